@@ -1,0 +1,215 @@
+"""Capture: store a raw submission first, then turn it into a lead."""
+
+import logging
+from collections.abc import Mapping
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from leadcrm.queue import enqueue
+from leads.models import Channel
+from leads.services import (
+    PROFILE_FIELDS,
+    UTM_KEYS,
+    InteractionData,
+    LeadData,
+    identity_errors,
+    lead_ingest,
+)
+
+from .models import Submission, SubmissionStatus, WebForm
+
+logger = logging.getLogger(__name__)
+
+# A honeypot: invisible to people, filled in by bots that fill everything.
+HONEYPOT_FIELD = "website"
+# Fields of a post that are about the post itself, never lead data.
+CONTROL_FIELDS = {HONEYPOT_FIELD, "csrfmiddlewaretoken", "_next"}
+KNOWN_FIELDS = {"email", "phone", *PROFILE_FIELDS, *UTM_KEYS}
+# Processing that crashes this often is a bug, not a passing fault: the
+# submission is marked failed for a person instead of retried for ever.
+MAX_ATTEMPTS = 8
+
+
+class SubmissionRejected(Exception):
+    def __init__(self, errors: Mapping[str, list[str]]):
+        super().__init__("submission rejected")
+        self.errors = dict(errors)
+
+
+def clean_payload(raw: Mapping[str, object]) -> dict[str, str | list[str]]:
+    """Keep string values only, trimmed to a sane size, without control fields."""
+    payload: dict[str, str | list[str]] = {}
+    for key, value in raw.items():
+        key = str(key)[:100]
+        if key in CONTROL_FIELDS:
+            continue
+        if isinstance(value, list):
+            payload[key] = [str(v)[:2000] for v in value[:20]]
+        elif value is not None:
+            payload[key] = str(value)[:2000]
+    return payload
+
+
+def submission_receive(
+    *,
+    form: WebForm,
+    data: Mapping[str, object],
+    remote_addr: str | None = None,
+    user_agent: str = "",
+    referer: str = "",
+) -> Submission:
+    """Validate and store a form post; enqueue its processing after commit.
+
+    Raises SubmissionRejected with field errors when the post names no valid
+    email nor phone. Spam is stored as spam and answered like any other post.
+    """
+    meta = {
+        "remote_addr": remote_addr,
+        "user_agent": user_agent[:300],
+        "referer": referer[:500],
+    }
+    if str(data.get(HONEYPOT_FIELD) or "").strip():
+        logger.info("Form %s: honeypot filled, kept as spam", form.pk)
+        return Submission.objects.create(
+            form=form,
+            payload=clean_payload(data),
+            status=SubmissionStatus.SPAM,
+            **meta,
+        )
+
+    payload = clean_payload(data)
+    _, _, errors = identity_errors(
+        email=_first(payload.get("email")), phone=_first(payload.get("phone"))
+    )
+    email_ok = _first(payload.get("email")) and "email" not in errors
+    phone_ok = _first(payload.get("phone")) and "phone" not in errors
+    if not (email_ok or phone_ok):
+        if not errors:
+            errors = {"email": ["Enter an email address or a phone number."]}
+        raise SubmissionRejected(errors)
+
+    with transaction.atomic():
+        submission = Submission.objects.create(form=form, payload=payload, **meta)
+        transaction.on_commit(lambda: _enqueue_processing(submission.pk))
+
+    return submission
+
+
+def _first(value: str | list[str] | None) -> str:
+    if isinstance(value, list):
+        return value[0] if value else ""
+    return value or ""
+
+
+def _enqueue_processing(submission_id: int) -> None:
+    from .tasks import process_submission
+
+    enqueue(process_submission, submission_id)
+
+
+def submission_to_lead_data(submission: Submission) -> LeadData:
+    payload = submission.payload
+    fields = {name: _first(payload.get(name)) for name in ("email", "phone")}
+    fields.update({name: _first(payload.get(name)) for name in PROFILE_FIELDS})
+    utm = {key: _first(payload.get(key)) for key in UTM_KEYS if payload.get(key)}
+    custom = {k: v for k, v in payload.items() if k not in KNOWN_FIELDS}
+
+    return LeadData(
+        **fields,
+        source=fields.get("source") or utm.get("utm_source", "") or "web_form",
+        custom=custom,
+        utm=utm,
+        campaign_id=submission.form.campaign_id,
+    )
+
+
+def submission_process(*, submission_id: int) -> Submission | None:
+    """Turn a stored submission into a lead and an interaction.
+
+    Safe to run twice: a processed submission is left alone, and the
+    interaction's idempotency key is the submission id.
+    """
+    if not _claim_attempt(submission_id):
+        return Submission.objects.filter(pk=submission_id).first()
+
+    with transaction.atomic():
+        submission = (
+            Submission.objects.select_for_update()
+            .select_related("form")
+            .get(pk=submission_id)
+        )
+        if submission.status != SubmissionStatus.PENDING:
+            return submission
+
+        interaction = InteractionData(
+            kind=submission.form.interaction_kind,
+            channel=Channel.WEB_FORM,
+            occurred_at=submission.received_at,
+            details={"form": submission.form.key, "submission": submission.pk},
+            idempotency_key=f"submission:{submission.pk}",
+        )
+        try:
+            result = lead_ingest(
+                data=submission_to_lead_data(submission), interactions=[interaction]
+            )
+        except ValidationError as exc:
+            submission.status = SubmissionStatus.FAILED
+            submission.error = "; ".join(exc.messages)
+            logger.warning("Submission %s failed validation", submission.pk)
+        else:
+            submission.status = SubmissionStatus.PROCESSED
+            submission.lead = result.lead
+            logger.info(
+                "Submission %s processed into lead %s (created=%s)",
+                submission.pk,
+                result.lead.pk,
+                result.created,
+            )
+        submission.processed_at = timezone.now()
+        submission.save(update_fields=["status", "error", "lead", "processed_at"])
+
+    return submission
+
+
+def _claim_attempt(submission_id: int) -> bool:
+    """Count an attempt in its own transaction, so a crash still counts it.
+
+    Returns False when the submission is not pending any more or has used
+    up its attempts (it is then marked failed for a person to look at).
+    """
+    with transaction.atomic():
+        submission = (
+            Submission.objects.select_for_update().filter(pk=submission_id).first()
+        )
+        if submission is None or submission.status != SubmissionStatus.PENDING:
+            return False
+
+        submission.attempts += 1
+        if submission.attempts > MAX_ATTEMPTS:
+            submission.status = SubmissionStatus.FAILED
+            submission.error = "Gave up after %s attempts." % MAX_ATTEMPTS
+            logger.error("Submission %s failed %s times", submission.pk, MAX_ATTEMPTS)
+        submission.save(update_fields=["attempts", "status", "error"])
+
+    return submission.status == SubmissionStatus.PENDING
+
+
+def submission_sweep_pending(*, limit: int = 1000) -> int:
+    """Re-enqueue submissions still pending after a while; returns how many."""
+    cutoff = timezone.now() - timezone.timedelta(
+        seconds=settings.LEADCRM["SWEEP_AFTER_SECONDS"]
+    )
+    pending = list(
+        Submission.objects.filter(status=SubmissionStatus.PENDING, received_at__lt=cutoff)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    from .tasks import process_submission
+
+    sent = sum(1 for pk in pending if enqueue(process_submission, pk))
+    if pending:
+        logger.info("Sweeper re-enqueued %s of %s pending submissions", sent, len(pending))
+    return sent

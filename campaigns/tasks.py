@@ -1,0 +1,19 @@
+from celery import shared_task
+from django.db import OperationalError
+
+from . import services
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def process_submission(submission_id: int) -> None:
+    services.submission_process(submission_id=submission_id)
+
+
+@shared_task
+def sweep_pending_submissions() -> int:
+    return services.submission_sweep_pending()

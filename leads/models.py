@@ -1,0 +1,277 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Level(models.TextChoices):
+    IQL = "iql", _("IQL")
+    MQL = "mql", _("MQL")
+    SQL = "sql", _("SQL")
+
+    @classmethod
+    def rank(cls, level: str) -> int:
+        return [choice.value for choice in cls].index(level)
+
+
+class Temperature(models.TextChoices):
+    COLD = "cold", _("Cold")
+    WARM = "warm", _("Warm")
+    HOT = "hot", _("Hot")
+
+
+class LeadQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "LeadQuerySet":
+        """The one place that decides which leads a user may see.
+
+        Every page, API endpoint, export and search filters through here.
+        Roles narrow this when the sales hand-off arrives; until then every
+        active staff member of the CRM sees every lead.
+        """
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        return self
+
+
+class Lead(models.Model):
+    """A person who may buy. Written only by `leads.services`."""
+
+    email = models.CharField(_("email"), max_length=254, blank=True)
+    phone = models.CharField(_("phone"), max_length=20, blank=True)
+    external_id = models.CharField(
+        _("external id"),
+        max_length=100,
+        blank=True,
+        help_text=_("The lead's id in the system it was imported from."),
+    )
+    first_name = models.CharField(_("first name"), max_length=100, blank=True)
+    last_name = models.CharField(_("last name"), max_length=100, blank=True)
+    full_name = models.CharField(_("full name"), max_length=200, blank=True)
+    company = models.CharField(_("company"), max_length=200, blank=True)
+    job_title = models.CharField(_("job title"), max_length=200, blank=True)
+    industry = models.CharField(_("industry"), max_length=200, blank=True)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    country = models.CharField(_("country"), max_length=100, blank=True)
+    source = models.CharField(_("source"), max_length=100, blank=True)
+    origin = models.CharField(_("origin"), max_length=100, blank=True)
+    custom = models.JSONField(_("custom data"), default=dict, blank=True)
+
+    email_consent = models.BooleanField(
+        _("email consent"),
+        null=True,
+        help_text=_("Unknown until the lead or a source system says."),
+    )
+    known_outcome = models.BooleanField(
+        _("known outcome"),
+        null=True,
+        help_text=_("Whether the lead converted, where a source system knows."),
+    )
+
+    first_touch_campaign = models.ForeignKey(
+        "campaigns.Campaign",
+        verbose_name=_("first-touch campaign"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    last_touch_campaign = models.ForeignKey(
+        "campaigns.Campaign",
+        verbose_name=_("last-touch campaign"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    first_touch_utm = models.JSONField(_("first-touch UTM"), default=dict, blank=True)
+    last_touch_utm = models.JSONField(_("last-touch UTM"), default=dict, blank=True)
+
+    level = models.CharField(
+        _("level"), max_length=8, choices=Level.choices, default=Level.IQL
+    )
+    score = models.IntegerField(_("score"), default=0)
+    engagement_score = models.IntegerField(_("engagement"), default=0)
+    fit_score = models.IntegerField(_("fit"), default=0)
+    temperature = models.CharField(
+        _("temperature"),
+        max_length=8,
+        choices=Temperature.choices,
+        default=Temperature.COLD,
+    )
+    score_breakdown = models.JSONField(_("score breakdown"), default=list, blank=True)
+    scored_at = models.DateTimeField(_("scored at"), null=True, blank=True)
+    # Set by every ingest, cleared by scoring: the sweeper rescores leads
+    # whose recompute task never ran (a broker outage, a lost worker).
+    score_stale = models.BooleanField(default=True, editable=False)
+
+    search_text = models.TextField(editable=False, blank=True, default="")
+    last_interaction_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = LeadQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("lead")
+        verbose_name_plural = _("leads")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Deduplication rests on these: concurrent first submissions of one
+            # address race to insert, and only one insert can win.
+            models.UniqueConstraint(
+                fields=["email"], condition=~Q(email=""), name="lead_unique_email"
+            ),
+            models.UniqueConstraint(
+                fields=["phone"], condition=~Q(phone=""), name="lead_unique_phone"
+            ),
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=~Q(external_id=""),
+                name="lead_unique_external_id",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["level", "-score"], name="lead_level_score"),
+            models.Index(fields=["temperature"], name="lead_temperature"),
+            models.Index(fields=["-created_at", "-id"], name="lead_created"),
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(score_stale=True),
+                name="lead_score_stale",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return (
+            self.full_name
+            or " ".join(p for p in (self.first_name, self.last_name) if p)
+            or self.email
+            or self.phone
+            or self.external_id
+            or f"#{self.pk}"
+        )
+
+    def get_absolute_url(self) -> str:
+        return reverse("leads:detail", args=[self.pk])
+
+
+class InteractionKind(models.TextChoices):
+    FORM_SUBMIT = "form_submit", _("Form submitted")
+    NEWSLETTER_SIGNUP = "newsletter_signup", _("Newsletter signup")
+    DOCUMENT_DOWNLOAD = "document_download", _("Document download")
+    CONSULTATION_REQUEST = "consultation_request", _("Consultation request")
+    DEMO_REQUEST = "demo_request", _("Demo request")
+    DEMO_VIEW = "demo_view", _("Demo view")
+    WEBINAR_REGISTRATION = "webinar_registration", _("Webinar registration")
+    EVENT_REGISTRATION = "event_registration", _("Event registration")
+    EVENT_ATTENDANCE = "event_attendance", _("Event attendance")
+    EMAIL_OPEN = "email_open", _("Email opened")
+    EMAIL_CLICK = "email_click", _("Email link clicked")
+    PAGE_VISIT = "page_visit", _("Page visit")
+    CHAT = "chat", _("Chat conversation")
+    SOCIAL_FOLLOW = "social_follow", _("Social follow")
+    SUPPORT_CONTACT = "support_contact", _("Support contact")
+    SALES_CALL = "sales_call", _("Sales call")
+    UNSUBSCRIBE = "unsubscribe", _("Unsubscribed")
+    EMAIL_BOUNCE = "email_bounce", _("Email bounced")
+    OTHER = "other", _("Other")
+
+
+class Channel(models.TextChoices):
+    WEB_FORM = "web_form", _("Web form")
+    EMAIL = "email", _("Email")
+    EVENT = "event", _("Event")
+    API = "api", _("API")
+    IMPORT = "import", _("Import")
+    MANUAL = "manual", _("Manual entry")
+    ADMIN = "admin", _("Admin")
+    SOCIAL = "social", _("Social")
+
+
+class Interaction(models.Model):
+    """One thing a lead did. Append-only: rows are never updated."""
+
+    lead = models.ForeignKey(
+        Lead, on_delete=models.CASCADE, related_name="interactions"
+    )
+    kind = models.CharField(_("kind"), max_length=32, choices=InteractionKind.choices)
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now)
+    quantity = models.PositiveIntegerField(
+        _("quantity"),
+        default=1,
+        help_text=_("How many times it happened, for imported activity totals."),
+    )
+    campaign = models.ForeignKey(
+        "campaigns.Campaign",
+        verbose_name=_("campaign"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="interactions",
+    )
+    details = models.JSONField(_("details"), default=dict, blank=True)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("interaction")
+        verbose_name_plural = _("interactions")
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["idempotency_key"], name="interaction_unique_idempotency_key"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["lead", "-occurred_at"], name="interaction_lead_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.occurred_at:%Y-%m-%d})"
+
+
+class LevelChange(models.Model):
+    """Stage history: every level change, automatic or by a person."""
+
+    lead = models.ForeignKey(
+        Lead, on_delete=models.CASCADE, related_name="level_changes"
+    )
+    from_level = models.CharField(
+        _("from"), max_length=8, choices=Level.choices, blank=True
+    )
+    to_level = models.CharField(_("to"), max_length=8, choices=Level.choices)
+    rule = models.CharField(
+        _("rule"),
+        max_length=100,
+        blank=True,
+        help_text=_("The scoring rule that moved the lead, when no person did."),
+    )
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("changed by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    reason = models.TextField(_("reason"), blank=True)
+    score = models.IntegerField(_("score at change"), null=True, blank=True)
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("level change")
+        verbose_name_plural = _("level changes")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["lead", "-created_at"], name="levelchange_lead_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.from_level or '-'} → {self.to_level}"

@@ -1,0 +1,385 @@
+"""Every write to a lead or its interactions goes through this module.
+
+`lead_ingest` is the single entry for new information about a person, from
+any channel: web forms, imports, the API, admin and manual entry. It
+normalises identity the same way everywhere, finds or creates the lead
+race-safely, merges fields without erasing known values and appends
+interactions idempotently.
+"""
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .models import Interaction, Lead, Level, LevelChange
+from .normalize import fold_for_search, normalize_email, normalize_name, normalize_phone
+from .signals import lead_changed
+
+logger = logging.getLogger(__name__)
+
+PROFILE_FIELDS = (
+    "first_name",
+    "last_name",
+    "full_name",
+    "company",
+    "job_title",
+    "industry",
+    "city",
+    "country",
+    "source",
+    "origin",
+)
+NAME_FIELDS = ("first_name", "last_name", "full_name")
+UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+
+# A unique constraint lost to a concurrent insert is retried this many times;
+# the retry finds the row the other transaction committed.
+_RACE_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class LeadData:
+    """What a channel knows about a person, before normalisation."""
+
+    email: str = ""
+    phone: str = ""
+    external_id: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    full_name: str = ""
+    company: str = ""
+    job_title: str = ""
+    industry: str = ""
+    city: str = ""
+    country: str = ""
+    source: str = ""
+    origin: str = ""
+    custom: Mapping[str, object] = field(default_factory=dict)
+    utm: Mapping[str, str] = field(default_factory=dict)
+    campaign_id: int | None = None
+    email_consent: bool | None = None
+    known_outcome: bool | None = None
+
+
+@dataclass(frozen=True)
+class InteractionData:
+    kind: str
+    channel: str
+    occurred_at: datetime | None = None
+    quantity: int = 1
+    campaign_id: int | None = None
+    details: Mapping[str, object] = field(default_factory=dict)
+    # The same key twice records the interaction once: a redelivered task or
+    # a re-imported row adds nothing.
+    idempotency_key: str | None = None
+
+
+@dataclass
+class IngestResult:
+    lead: Lead
+    created: bool
+    interactions_created: int
+    updated_fields: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.created or bool(self.interactions_created or self.updated_fields)
+
+
+def identity_errors(*, email: str, phone: str) -> tuple[str, str, dict[str, list]]:
+    """Normalise email and phone; return both and the errors of each.
+
+    A value that fails is returned blank with its messages in the errors.
+    """
+    errors: dict[str, list] = {}
+    clean = {}
+    for name, func, raw in (
+        ("email", normalize_email, email),
+        ("phone", normalize_phone, phone),
+    ):
+        try:
+            clean[name] = func(raw)
+        except ValidationError as exc:
+            clean[name] = ""
+            errors[name] = exc.messages
+    return clean["email"], clean["phone"], errors
+
+
+def lead_data_clean(data: LeadData) -> LeadData:
+    """Normalise a LeadData or raise ValidationError with field errors.
+
+    A lead needs a valid email or phone, or an external id from a source
+    system. An invalid email beside a valid phone (or the reverse) does not
+    sink the submission: the bad value is kept in the custom data.
+    """
+    email, phone, errors = identity_errors(email=data.email, phone=data.phone)
+    external_id = normalize_name(data.external_id)
+    if not (email or phone or external_id):
+        if not errors:
+            errors["email"] = [_("Enter an email address or a phone number.")]
+        raise ValidationError(errors)
+
+    custom = dict(data.custom)
+    for name in errors:
+        custom[f"invalid_{name}"] = str(getattr(data, name))[:254]
+    names = {name: normalize_name(getattr(data, name)) for name in PROFILE_FIELDS}
+    if not names["full_name"]:
+        names["full_name"] = " ".join(
+            part for part in (names["first_name"], names["last_name"]) if part
+        )
+    utm = {
+        key: normalize_name(str(value))[:200]
+        for key, value in data.utm.items()
+        if key in UTM_KEYS and value
+    }
+    return replace(
+        data,
+        email=email,
+        phone=phone,
+        external_id=external_id,
+        custom=custom,
+        utm=utm,
+        **names,
+    )
+
+
+def lead_ingest(
+    *,
+    data: LeadData,
+    interactions: Sequence[InteractionData] = (),
+    announce: bool = True,
+) -> IngestResult:
+    """Record what a channel knows about a person: the one way leads are made.
+
+    With `announce` off the caller takes on rescoring (bulk imports rescore
+    in batches at the end instead of one task per lead).
+    """
+    clean = lead_data_clean(data)
+
+    for attempt in range(1, _RACE_RETRIES + 1):
+        try:
+            with transaction.atomic():
+                result = _ingest_once(clean, interactions)
+                if announce and result.changed:
+                    lead_id = result.lead.pk
+                    transaction.on_commit(lambda: _announce(lead_id))
+                return result
+        except IntegrityError:
+            if attempt == _RACE_RETRIES:
+                raise
+            logger.info("Ingest lost a uniqueness race, retrying (attempt %s)", attempt)
+    raise AssertionError("unreachable")
+
+
+def _announce(lead_id: int) -> None:
+    lead_changed.send(sender=Lead, lead_id=lead_id)
+
+
+def _ingest_once(
+    clean: LeadData, interactions: Sequence[InteractionData]
+) -> IngestResult:
+    keys = [i.idempotency_key for i in interactions if i.idempotency_key]
+    known_keys = set(
+        Interaction.objects.filter(idempotency_key__in=keys).values_list(
+            "idempotency_key", flat=True
+        )
+    )
+    if keys and len(known_keys) == len(set(keys)) == len(interactions):
+        lead = Lead.objects.get(interactions__idempotency_key=keys[0])
+        return IngestResult(lead=lead, created=False, interactions_created=0)
+
+    lead = _find_lead(clean)
+    created = lead is None
+    if lead is None:
+        lead = _create_lead(clean)
+        updated: list[str] = []
+    else:
+        updated = _merge_into(lead, clean)
+
+    new = [i for i in interactions if i.idempotency_key not in known_keys]
+    _append_interactions(lead, new, clean.campaign_id)
+
+    if created:
+        LevelChange.objects.create(
+            lead=lead,
+            to_level=Level.IQL,
+            rule="contact_details_known",
+            reason=_("Contact details captured."),
+        )
+        logger.info("Lead %s created (source=%s)", lead.pk, clean.source or "-")
+
+    return IngestResult(
+        lead=lead, created=created, interactions_created=len(new), updated_fields=updated
+    )
+
+
+def _find_lead(clean: LeadData) -> Lead | None:
+    match = Q(pk__in=[])
+    if clean.email:
+        match |= Q(email=clean.email)
+    if clean.phone:
+        match |= Q(phone=clean.phone)
+    if clean.external_id:
+        match |= Q(external_id=clean.external_id)
+
+    # The row lock serialises concurrent submissions of one person, so two
+    # merges never interleave.
+    candidates = list(Lead.objects.select_for_update().filter(match).order_by("pk"))
+    if not candidates:
+        return None
+
+    # The email is the strongest identity, then the phone, then a source
+    # system's id; a conflict leaves the weaker identity on the other lead.
+    for attr in ("email", "phone", "external_id"):
+        value = getattr(clean, attr)
+        for lead in candidates:
+            if value and getattr(lead, attr) == value:
+                return lead
+    return candidates[0]
+
+
+def _create_lead(clean: LeadData) -> Lead:
+    lead = Lead(
+        email=clean.email,
+        phone=clean.phone,
+        external_id=clean.external_id,
+        custom=dict(clean.custom),
+        email_consent=clean.email_consent,
+        known_outcome=clean.known_outcome,
+        first_touch_campaign_id=clean.campaign_id,
+        last_touch_campaign_id=clean.campaign_id,
+        first_touch_utm=dict(clean.utm),
+        last_touch_utm=dict(clean.utm),
+        score_stale=True,
+        **{name: getattr(clean, name) for name in PROFILE_FIELDS},
+    )
+    lead.search_text = _search_text(lead)
+    lead.save()
+    return lead
+
+
+def _merge_into(lead: Lead, clean: LeadData) -> list[str]:
+    """Copy what is new onto a known lead; blanks never erase known values."""
+    updated = []
+    for name in PROFILE_FIELDS:
+        value = getattr(clean, name)
+        if value and value != getattr(lead, name):
+            setattr(lead, name, value)
+            updated.append(name)
+
+    for name in ("email", "phone", "external_id"):
+        value = getattr(clean, name)
+        if not value or getattr(lead, name):
+            continue
+        if not Lead.objects.filter(**{name: value}).exclude(pk=lead.pk).exists():
+            setattr(lead, name, value)
+            updated.append(name)
+
+    merged_custom = {**lead.custom, **clean.custom}
+    if merged_custom != lead.custom:
+        lead.custom = merged_custom
+        updated.append("custom")
+    for name in ("email_consent", "known_outcome"):
+        value = getattr(clean, name)
+        if value is not None and value != getattr(lead, name):
+            setattr(lead, name, value)
+            updated.append(name)
+
+    if clean.utm:
+        if not lead.first_touch_utm:
+            lead.first_touch_utm = dict(clean.utm)
+        lead.last_touch_utm = dict(clean.utm)
+    if clean.campaign_id:
+        lead.first_touch_campaign_id = lead.first_touch_campaign_id or clean.campaign_id
+        lead.last_touch_campaign_id = clean.campaign_id
+
+    lead.search_text = _search_text(lead)
+    lead.score_stale = True
+    lead.save()
+    return updated
+
+
+def _append_interactions(
+    lead: Lead, interactions: Sequence[InteractionData], campaign_id: int | None
+) -> None:
+    if not interactions:
+        return
+
+    now = timezone.now()
+    rows = [
+        Interaction(
+            lead=lead,
+            kind=item.kind,
+            channel=item.channel,
+            occurred_at=item.occurred_at or now,
+            quantity=max(int(item.quantity), 0),
+            campaign_id=item.campaign_id or campaign_id,
+            details=dict(item.details),
+            idempotency_key=item.idempotency_key,
+        )
+        for item in interactions
+    ]
+    Interaction.objects.bulk_create(rows)
+
+    latest = max(row.occurred_at for row in rows)
+    if lead.last_interaction_at is None or latest > lead.last_interaction_at:
+        Lead.objects.filter(pk=lead.pk).update(
+            last_interaction_at=latest, score_stale=True
+        )
+        lead.last_interaction_at = latest
+    else:
+        Lead.objects.filter(pk=lead.pk).update(score_stale=True)
+
+
+def _search_text(lead: Lead) -> str:
+    # Vietnamese numbers are also searched as dialled at home (0912...).
+    local_phone = "0" + lead.phone[3:] if lead.phone.startswith("+84") else ""
+    return fold_for_search(
+        lead.full_name,
+        lead.first_name,
+        lead.last_name,
+        lead.email,
+        lead.phone,
+        local_phone,
+        lead.company,
+        lead.external_id,
+    )
+
+
+def lead_set_level(
+    *,
+    lead: Lead,
+    to_level: str,
+    rule: str = "",
+    changed_by=None,
+    reason: str = "",
+) -> LevelChange | None:
+    """Move a lead to another level and write its history row.
+
+    The caller holds the lead's row lock. Returns None when nothing changes.
+    """
+    if lead.level == to_level:
+        return None
+
+    change = LevelChange.objects.create(
+        lead=lead,
+        from_level=lead.level,
+        to_level=to_level,
+        rule=rule,
+        changed_by=changed_by,
+        reason=reason,
+        score=lead.score,
+    )
+    Lead.objects.filter(pk=lead.pk).update(level=to_level)
+    logger.info(
+        "Lead %s moved %s -> %s (rule=%s)", lead.pk, lead.level, to_level, rule or "-"
+    )
+    lead.level = to_level
+    return change
