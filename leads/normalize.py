@@ -114,7 +114,7 @@ def normalize_name(raw: str | None) -> str:
     """Unicode NFC with runs of white space folded to one space."""
     if raw is None:
         return ""
-    value = unicodedata.normalize("NFC", str(raw))
+    value = _INNER_SPACE.sub(" ", unicodedata.normalize("NFC", str(raw)))
     value = "".join(
         char for char in value if unicodedata.category(char) not in {"Cc", "Cf"}
     )
