@@ -117,9 +117,9 @@ def submission_to_lead_data(submission: Submission) -> LeadData:
     utm = {key: _first(payload.get(key)) for key in UTM_KEYS if payload.get(key)}
     custom = {k: v for k, v in payload.items() if k not in KNOWN_FIELDS}
 
+    fields["source"] = fields["source"] or utm.get("utm_source", "") or "web_form"
     return LeadData(
         **fields,
-        source=fields.get("source") or utm.get("utm_source", "") or "web_form",
         custom=custom,
         utm=utm,
         campaign_id=submission.form.campaign_id,

@@ -21,4 +21,11 @@ def enqueue(task: Task, *args) -> bool:
     except (OperationalError, ConnectionError, OSError, TimeoutError):
         logger.warning("Broker unavailable, %s left for the sweeper", task.name)
         return False
+    except Exception:
+        if not task.app.conf.task_always_eager:
+            raise
+        # Eager mode runs the task right here, after the caller's commit: its
+        # failure must not turn a committed request into an error page.
+        logger.exception("Eager task %s failed, left for the sweeper", task.name)
+        return False
     return True

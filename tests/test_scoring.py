@@ -1,0 +1,178 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from leads.models import Interaction, Lead, LevelChange
+from leads.services import InteractionData, LeadData, lead_ingest
+from scoring import engine
+from scoring.rules import DEFAULT_RULES
+from scoring.services import score_recompute, score_recompute_many, score_sweep_stale
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def activity(kind: str, quantity: int, days_ago: float = 0) -> list[tuple]:
+    return [(kind, quantity, NOW - timedelta(days=days_ago))]
+
+
+def run(events, profile=None, level="iql"):
+    facts = engine.aggregate(events, now=NOW, rules=DEFAULT_RULES)
+    return engine.score(
+        profile=profile or {}, activity=facts, level=level, rules=DEFAULT_RULES
+    )
+
+
+def test_repeats_of_one_kind_are_capped():
+    once = run(activity("form_submit", 1))
+    thirty = run(activity("form_submit", 30))
+
+    assert once.engagement == 10
+    assert thirty.engagement == DEFAULT_RULES.engagement["form_submit"].cap
+
+
+def test_old_activity_fades_with_the_half_life():
+    fresh = run(activity("demo_request", 1, days_ago=0))
+    half = run(activity("demo_request", 1, days_ago=DEFAULT_RULES.half_life_days))
+
+    assert fresh.engagement == 40
+    assert half.engagement == 20
+
+
+def test_negative_kinds_take_points_away():
+    result = run(activity("form_submit", 1) + activity("unsubscribe", 1))
+
+    assert result.engagement == 10 - 20
+
+
+def test_fit_counts_filled_profile_fields():
+    result = run([], profile={"email": "a@b.vn", "company": "VinaTech", "city": ""})
+
+    assert result.fit == 20
+    assert {line.rule for line in result.breakdown} == {
+        "profile:email",
+        "profile:company",
+    }
+
+
+def test_score_and_fit_over_the_thresholds_make_an_mql():
+    profile = {"email": "a@b.vn", "phone": "+84912345678", "company": "X"}
+    result = run(activity("demo_request", 1), profile=profile)
+
+    assert result.total == 70
+    assert (result.level, result.level_rule) == ("mql", "mql_threshold")
+
+
+def test_engagement_without_fit_stays_iql():
+    result = run(activity("demo_request", 1) + activity("event_attendance", 2))
+
+    assert result.total >= DEFAULT_RULES.mql_total
+    assert result.level == "iql"
+
+
+def test_levels_never_move_backwards_automatically():
+    result = run([], level="mql")
+
+    assert result.level == "mql"
+    assert result.level_rule == ""
+
+
+def test_temperature_follows_recent_activity_only():
+    recent = run(activity("demo_request", 1, days_ago=1))
+    month_old = run(activity("demo_request", 1, days_ago=60))
+    nothing = run([])
+
+    assert recent.temperature == "hot"
+    assert month_old.temperature == "cold"
+    assert nothing.temperature == "cold"
+
+
+def test_the_breakdown_adds_up_to_the_total():
+    profile = {"email": "a@b.vn", "job_title": "Giám đốc"}
+    result = run(
+        activity("page_visit", 4) + activity("email_click", 2, days_ago=10),
+        profile=profile,
+    )
+
+    assert sum(line.points for line in result.breakdown) == result.total
+
+
+@pytest.mark.django_db
+def test_recompute_reads_the_whole_log_and_is_idempotent():
+    result = lead_ingest(
+        data=LeadData(email="an@example.com", company="X", phone="0912345678"),
+        interactions=[
+            InteractionData(kind="demo_request", channel="web_form", occurred_at=NOW)
+        ],
+        announce=False,
+    )
+
+    first = score_recompute(lead_id=result.lead.pk, now=NOW)
+    second = score_recompute(lead_id=result.lead.pk, now=NOW)
+
+    assert first.score == second.score == 70
+    assert second.level == "mql"
+    assert not second.score_stale
+    history = list(LevelChange.objects.filter(lead=result.lead).order_by("id"))
+    assert [(h.from_level, h.to_level, h.rule) for h in history] == [
+        ("", "iql", "contact_details_known"),
+        ("iql", "mql", "mql_threshold"),
+    ]
+
+
+@pytest.mark.django_db
+def test_one_recompute_takes_a_fixed_number_of_queries(django_assert_num_queries):
+    lead = lead_ingest(
+        data=LeadData(email="an@example.com"),
+        interactions=[
+            InteractionData(kind="page_visit", channel="web_form") for _ in range(30)
+        ],
+        announce=False,
+    ).lead
+
+    # Lock and read the lead, read its log, write the score.
+    with django_assert_num_queries(5):  # savepoint, lock, log, update, release
+        score_recompute(lead_id=lead.pk)
+
+
+@pytest.mark.django_db
+def test_bulk_rescore_gives_the_same_scores_as_one_by_one(django_assert_num_queries):
+    ids = []
+    for n in range(12):
+        ids.append(
+            lead_ingest(
+                data=LeadData(email=f"lead{n}@example.com", company="X" * (n % 2)),
+                interactions=[
+                    InteractionData(kind="email_click", channel="email", occurred_at=NOW)
+                    for _ in range(n)
+                ],
+                announce=False,
+            ).lead.pk
+        )
+
+    # Per batch: savepoint, lock, log, bulk update, release; no level moves.
+    with django_assert_num_queries(2 * 5):
+        score_recompute_many(lead_ids=ids, batch_size=6, now=NOW)
+    bulk = dict(Lead.objects.values_list("pk", "score"))
+    for lead_id in ids:
+        score_recompute(lead_id=lead_id, now=NOW)
+    single = dict(Lead.objects.values_list("pk", "score"))
+
+    assert bulk == single
+    assert len(set(bulk.values())) > 3
+
+
+@pytest.mark.django_db
+def test_the_sweeper_rescores_leads_whose_task_never_ran():
+    lead = lead_ingest(
+        data=LeadData(email="an@example.com"),
+        interactions=[InteractionData(kind="demo_request", channel="web_form")],
+        announce=False,
+    ).lead
+    assert Lead.objects.get(pk=lead.pk).score_stale
+
+    assert score_sweep_stale() == 1
+
+    lead.refresh_from_db()
+    assert not lead.score_stale
+    assert lead.score == 50  # 40 engagement + 10 for the email
+    assert Interaction.objects.count() == 1
