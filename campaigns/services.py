@@ -190,7 +190,7 @@ def _claim_attempt(submission_id: int) -> bool:
         submission.attempts += 1
         if submission.attempts > MAX_ATTEMPTS:
             submission.status = SubmissionStatus.FAILED
-            submission.error = "Gave up after %s attempts." % MAX_ATTEMPTS
+            submission.error = f"Gave up after {MAX_ATTEMPTS} attempts."
             logger.error("Submission %s failed %s times", submission.pk, MAX_ATTEMPTS)
         submission.save(update_fields=["attempts", "status", "error"])
 
@@ -203,7 +203,9 @@ def submission_sweep_pending(*, limit: int = 1000) -> int:
         seconds=settings.LEADCRM["SWEEP_AFTER_SECONDS"]
     )
     pending = list(
-        Submission.objects.filter(status=SubmissionStatus.PENDING, received_at__lt=cutoff)
+        Submission.objects.filter(
+            status=SubmissionStatus.PENDING, received_at__lt=cutoff
+        )
         .order_by("received_at")
         .values_list("pk", flat=True)[:limit]
     )
@@ -211,5 +213,7 @@ def submission_sweep_pending(*, limit: int = 1000) -> int:
 
     sent = sum(1 for pk in pending if enqueue(process_submission, pk))
     if pending:
-        logger.info("Sweeper re-enqueued %s of %s pending submissions", sent, len(pending))
+        logger.info(
+            "Sweeper re-enqueued %s of %s pending submissions", sent, len(pending)
+        )
     return sent

@@ -89,9 +89,7 @@ def capture(request: HttpRequest, key: str) -> HttpResponse:
         return _error(request, form, 400, exc.errors)
 
     if _wants_json(request):
-        response = JsonResponse(
-            {"id": submission.pk, "status": "accepted"}, status=202
-        )
+        response = JsonResponse({"id": submission.pk, "status": "accepted"}, status=202)
         return _cors(response, form, origin)
     # 303 makes the browser follow with a GET, so a reload cannot post twice.
     response = HttpResponseRedirect(

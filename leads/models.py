@@ -146,6 +146,9 @@ class Lead(models.Model):
     def __str__(self) -> str:
         return self.display_name
 
+    def get_absolute_url(self) -> str:
+        return reverse("leads:detail", args=[self.pk])
+
     @property
     def display_name(self) -> str:
         return (
@@ -156,9 +159,6 @@ class Lead(models.Model):
             or self.external_id
             or f"#{self.pk}"
         )
-
-    def get_absolute_url(self) -> str:
-        return reverse("leads:detail", args=[self.pk])
 
 
 class InteractionKind(models.TextChoices):
@@ -217,7 +217,7 @@ class Interaction(models.Model):
         related_name="interactions",
     )
     details = models.JSONField(_("details"), default=dict, blank=True)
-    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    idempotency_key = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -226,7 +226,9 @@ class Interaction(models.Model):
         ordering = ["-occurred_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["idempotency_key"], name="interaction_unique_idempotency_key"
+                fields=["idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="interaction_unique_idempotency_key",
             ),
         ]
         indexes = [

@@ -168,8 +168,9 @@ def lead_ingest(
             with transaction.atomic():
                 result = _ingest_once(clean, interactions)
                 if announce and result.changed:
-                    lead_id = result.lead.pk
-                    transaction.on_commit(lambda: _announce(lead_id))
+                    transaction.on_commit(
+                        lambda lead_id=result.lead.pk: _announce(lead_id)
+                    )
                 return result
         except IntegrityError:
             if attempt == _RACE_RETRIES:
@@ -192,8 +193,18 @@ def _ingest_once(
         )
     )
     if keys and len(known_keys) == len(set(keys)) == len(interactions):
-        lead = Lead.objects.get(interactions__idempotency_key=keys[0])
-        return IngestResult(lead=lead, created=False, interactions_created=0)
+        # A redelivered task or a re-imported row: the interactions are
+        # recorded already, but the profile may carry corrections.
+        lead_id = (
+            Interaction.objects.filter(idempotency_key=keys[0])
+            .values_list("lead_id", flat=True)
+            .get()
+        )
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        updated = _merge_into(lead, clean)
+        return IngestResult(
+            lead=lead, created=False, interactions_created=0, updated_fields=updated
+        )
 
     lead = _find_lead(clean)
     created = lead is None
@@ -216,7 +227,10 @@ def _ingest_once(
         logger.info("Lead %s created (source=%s)", lead.pk, clean.source or "-")
 
     return IngestResult(
-        lead=lead, created=created, interactions_created=len(new), updated_fields=updated
+        lead=lead,
+        created=created,
+        interactions_created=len(new),
+        updated_fields=updated,
     )
 
 
@@ -292,18 +306,33 @@ def _merge_into(lead: Lead, clean: LeadData) -> list[str]:
             setattr(lead, name, value)
             updated.append(name)
 
+    # A redelivery or an unchanged re-import writes nothing.
+    touch = _touch_fields(lead, clean)
+    if updated or touch:
+        lead.search_text = _search_text(lead)
+        lead.score_stale = True
+        lead.save()
+    return updated
+
+
+def _touch_fields(lead: Lead, clean: LeadData) -> list[str]:
+    """Attribution: the first touch is kept, the last touch follows."""
+    changed = []
     if clean.utm:
         if not lead.first_touch_utm:
             lead.first_touch_utm = dict(clean.utm)
-        lead.last_touch_utm = dict(clean.utm)
+            changed.append("first_touch_utm")
+        if lead.last_touch_utm != clean.utm:
+            lead.last_touch_utm = dict(clean.utm)
+            changed.append("last_touch_utm")
     if clean.campaign_id:
-        lead.first_touch_campaign_id = lead.first_touch_campaign_id or clean.campaign_id
-        lead.last_touch_campaign_id = clean.campaign_id
-
-    lead.search_text = _search_text(lead)
-    lead.score_stale = True
-    lead.save()
-    return updated
+        if not lead.first_touch_campaign_id:
+            lead.first_touch_campaign_id = clean.campaign_id
+            changed.append("first_touch_campaign")
+        if lead.last_touch_campaign_id != clean.campaign_id:
+            lead.last_touch_campaign_id = clean.campaign_id
+            changed.append("last_touch_campaign")
+    return changed
 
 
 def _append_interactions(
@@ -322,7 +351,7 @@ def _append_interactions(
             quantity=max(int(item.quantity), 0),
             campaign_id=item.campaign_id or campaign_id,
             details=dict(item.details),
-            idempotency_key=item.idempotency_key,
+            idempotency_key=item.idempotency_key or "",
         )
         for item in interactions
     ]

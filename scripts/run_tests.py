@@ -69,8 +69,14 @@ def main() -> None:
 
     run(str(BIN / "ruff"), "check", ".")
     run(str(BIN / "ruff"), "format", "--check", ".")
-    run(str(BIN / "python"), "manage.py", "makemigrations", "--check", "--dry-run",
-        env=env)
+    run(
+        str(BIN / "python"),
+        "manage.py",
+        "makemigrations",
+        "--check",
+        "--dry-run",
+        env=env,
+    )
     run(str(BIN / "python"), "-m", "pytest", *sys.argv[1:], env=env)
 
 

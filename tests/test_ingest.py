@@ -37,7 +37,9 @@ def test_a_new_person_becomes_an_iql_lead_with_history():
 
 def test_the_same_person_by_email_in_any_form_is_one_lead():
     lead_ingest(data=LeadData(email="an@example.com"), interactions=[form_submit()])
-    lead_ingest(data=LeadData(email="\u3000AN@EXAMPLE.COM"), interactions=[form_submit()])
+    lead_ingest(
+        data=LeadData(email="\u3000AN@EXAMPLE.COM"), interactions=[form_submit()]
+    )
 
     assert Lead.objects.count() == 1
     assert Interaction.objects.count() == 2
@@ -86,7 +88,9 @@ def test_a_phone_owned_by_another_lead_is_not_stolen():
 
 
 def test_the_same_idempotency_key_twice_changes_nothing():
-    first = lead_ingest(data=LeadData(email="an@example.com"), interactions=[form_submit("s:7")])
+    first = lead_ingest(
+        data=LeadData(email="an@example.com"), interactions=[form_submit("s:7")]
+    )
     second = lead_ingest(
         data=LeadData(email="an@example.com"), interactions=[form_submit("s:7")]
     )
@@ -123,8 +127,11 @@ def test_a_source_system_id_alone_identifies_a_lead():
 def test_utm_and_campaign_keep_first_and_last_touch(web_form):
     campaign = web_form.campaign
     lead_ingest(
-        data=LeadData(email="an@example.com", utm={"utm_source": "facebook"},
-                      campaign_id=campaign.pk)
+        data=LeadData(
+            email="an@example.com",
+            utm={"utm_source": "facebook"},
+            campaign_id=campaign.pk,
+        )
     )
     lead_ingest(data=LeadData(email="an@example.com", utm={"utm_source": "zalo"}))
 
@@ -135,7 +142,9 @@ def test_utm_and_campaign_keep_first_and_last_touch(web_form):
 
 
 def test_names_are_stored_nfc_and_searchable_without_diacritics():
-    lead_ingest(data=LeadData(email="an@example.com", full_name="Nguye\u0302\u0303n An"))
+    lead_ingest(
+        data=LeadData(email="an@example.com", full_name="Nguye\u0302\u0303n An")
+    )
 
     lead = Lead.objects.get()
     assert lead.full_name == "Nguyễn An"

@@ -142,7 +142,9 @@ def test_bulk_rescore_gives_the_same_scores_as_one_by_one(django_assert_num_quer
             lead_ingest(
                 data=LeadData(email=f"lead{n}@example.com", company="X" * (n % 2)),
                 interactions=[
-                    InteractionData(kind="email_click", channel="email", occurred_at=NOW)
+                    InteractionData(
+                        kind="email_click", channel="email", occurred_at=NOW
+                    )
                     for _ in range(n)
                 ],
                 announce=False,
