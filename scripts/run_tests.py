@@ -8,6 +8,7 @@ those tests fail instead.
 """
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +77,20 @@ def main() -> None:
         "--check",
         "--dry-run",
         env=env,
+    )
+    deploy_env = {
+        **env,
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+    }
+    run(
+        str(BIN / "python"),
+        "manage.py",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        env=deploy_env,
     )
     run(str(BIN / "python"), "-m", "pytest", *sys.argv[1:], env=env)
 
