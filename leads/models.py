@@ -22,6 +22,23 @@ class Temperature(models.TextChoices):
     HOT = "hot", _("Hot")
 
 
+class LeadStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    DISQUALIFIED = "disqualified", _("Disqualified")
+
+
+class ReasonCode(models.TextChoices):
+    NOT_A_FIT = "not_a_fit", _("Not a fit")
+    NO_BUDGET = "no_budget", _("No budget")
+    NO_AUTHORITY = "no_authority", _("No authority")
+    NO_NEED = "no_need", _("No need")
+    NOT_NOW = "not_now", _("Not now (timing)")
+    DUPLICATE = "duplicate", _("Duplicate")
+    SPAM = "spam", _("Spam")
+    UNREACHABLE = "unreachable", _("Unreachable")
+    OTHER = "other", _("Other")
+
+
 class LeadQuerySet(models.QuerySet):
     def visible_to(self, user) -> "LeadQuerySet":
         """The one place that decides which leads a user may see.
@@ -91,9 +108,19 @@ class Lead(models.Model):
     level = models.CharField(
         _("level"), max_length=8, choices=Level.choices, default=Level.IQL
     )
+    status = models.CharField(
+        _("status"), max_length=16, choices=LeadStatus.choices, default=LeadStatus.OPEN
+    )
+    # Set when a person recycles the lead to nurture: it earns a level again
+    # only with activity after this moment.
+    recycled_at = models.DateTimeField(_("recycled"), null=True, blank=True)
     score = models.IntegerField(_("score"), default=0)
     engagement_score = models.IntegerField(_("engagement"), default=0)
     fit_score = models.IntegerField(_("fit"), default=0)
+    bant_score = models.IntegerField(_("BANT"), default=0)
+    score_version = models.PositiveIntegerField(
+        _("rule set version"), null=True, blank=True
+    )
     temperature = models.CharField(
         _("temperature"),
         max_length=8,
@@ -117,6 +144,9 @@ class Lead(models.Model):
         verbose_name = _("lead")
         verbose_name_plural = _("leads")
         ordering = ["-created_at", "-id"]
+        permissions = [
+            ("move_lead", _("Can recycle, disqualify, reopen or move a lead")),
+        ]
         constraints = [
             # Deduplication rests on these: concurrent first submissions of one
             # address race to insert, and only one insert can win.
@@ -203,6 +233,12 @@ class Interaction(models.Model):
     kind = models.CharField(_("kind"), max_length=32, choices=InteractionKind.choices)
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
     occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now)
+    subject = models.CharField(
+        _("subject"),
+        max_length=200,
+        blank=True,
+        help_text=_("What it was about: a document, a page, a link."),
+    )
     quantity = models.PositiveIntegerField(
         _("quantity"),
         default=1,
@@ -239,8 +275,17 @@ class Interaction(models.Model):
         return f"{self.get_kind_display()} ({self.occurred_at:%Y-%m-%d})"
 
 
+class StageAction(models.TextChoices):
+    AUTOMATIC = "automatic", _("Automatic")
+    MOVE = "move", _("Moved by a person")
+    RECYCLE = "recycle", _("Recycled to nurture")
+    DISQUALIFY = "disqualify", _("Disqualified")
+    REOPEN = "reopen", _("Reopened")
+
+
 class LevelChange(models.Model):
-    """Stage history: every level change, automatic or by a person."""
+    """Stage history: every level change, automatic or by a person, and
+    every disqualification and reopening."""
 
     lead = models.ForeignKey(
         Lead, on_delete=models.CASCADE, related_name="level_changes"
@@ -263,6 +308,15 @@ class LevelChange(models.Model):
         blank=True,
         related_name="+",
     )
+    action = models.CharField(
+        _("action"),
+        max_length=16,
+        choices=StageAction.choices,
+        default=StageAction.AUTOMATIC,
+    )
+    reason_code = models.CharField(
+        _("reason code"), max_length=16, choices=ReasonCode.choices, blank=True
+    )
     reason = models.TextField(_("reason"), blank=True)
     score = models.IntegerField(_("score at change"), null=True, blank=True)
     created_at = models.DateTimeField(_("when"), default=timezone.now)
@@ -277,3 +331,56 @@ class LevelChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_level or '-'} → {self.to_level}"
+
+
+class BantCriterion(models.TextChoices):
+    BUDGET = "budget", _("Budget")
+    AUTHORITY = "authority", _("Authority")
+    NEED = "need", _("Need")
+    TIMELINE = "timeline", _("Timeline")
+
+
+class BantStatus(models.TextChoices):
+    STATED = "stated", _("Stated by the lead")
+    CONFIRMED = "confirmed", _("Confirmed by sales")
+
+
+class Bant(models.Model):
+    """One BANT criterion of a lead: what is known, from whom, since when.
+
+    A criterion with no row is unknown.
+    """
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="bant")
+    criterion = models.CharField(
+        _("criterion"), max_length=16, choices=BantCriterion.choices
+    )
+    status = models.CharField(_("status"), max_length=16, choices=BantStatus.choices)
+    amount = models.DecimalField(
+        _("budget amount"), max_digits=18, decimal_places=2, null=True, blank=True
+    )
+    currency = models.CharField(_("currency"), max_length=3, blank=True)
+    text = models.CharField(_("details"), max_length=500, blank=True)
+    date = models.DateField(_("expected purchase date"), null=True, blank=True)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("confirmed by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("BANT criterion")
+        verbose_name_plural = _("BANT criteria")
+        ordering = ["lead", "criterion"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lead", "criterion"], name="bant_one_per_criterion"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_criterion_display()}: {self.get_status_display()}"

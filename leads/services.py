@@ -10,15 +10,28 @@ interactions idempotently.
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date as date_type
 from datetime import datetime
+from decimal import Decimal
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .models import Interaction, Lead, Level, LevelChange
+from .models import (
+    Bant,
+    BantCriterion,
+    BantStatus,
+    Interaction,
+    Lead,
+    LeadStatus,
+    Level,
+    LevelChange,
+    ReasonCode,
+    StageAction,
+)
 from .normalize import fold_for_search, normalize_email, normalize_name, normalize_phone
 from .signals import lead_changed
 
@@ -66,6 +79,9 @@ class LeadData:
     campaign_id: int | None = None
     email_consent: bool | None = None
     known_outcome: bool | None = None
+    # BANT the lead states, e.g. on a quote form: criterion -> amount,
+    # currency, text, date. Never overwrites what sales confirmed.
+    bant: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -73,6 +89,7 @@ class InteractionData:
     kind: str
     channel: str
     occurred_at: datetime | None = None
+    subject: str = ""
     quantity: int = 1
     campaign_id: int | None = None
     details: Mapping[str, object] = field(default_factory=dict)
@@ -216,6 +233,8 @@ def _ingest_once(
 
     new = [i for i in interactions if i.idempotency_key not in known_keys]
     _append_interactions(lead, new, clean.campaign_id)
+    if _record_stated_bant(lead, clean.bant):
+        updated.append("bant")
 
     if created:
         LevelChange.objects.create(
@@ -237,11 +256,11 @@ def _ingest_once(
 def _find_lead(clean: LeadData) -> Lead | None:
     match = Q(pk__in=[])
     if clean.email:
-        match |= Q(email=clean.email)
+        match |= _identity_q("email", clean.email)
     if clean.phone:
-        match |= Q(phone=clean.phone)
+        match |= _identity_q("phone", clean.phone)
     if clean.external_id:
-        match |= Q(external_id=clean.external_id)
+        match |= _identity_q("external_id", clean.external_id)
 
     # The row lock serialises concurrent submissions of one person, so two
     # merges never interleave.
@@ -257,6 +276,13 @@ def _find_lead(clean: LeadData) -> Lead | None:
             if value and getattr(lead, attr) == value:
                 return lead
     return candidates[0]
+
+
+def _identity_q(name: str, value: str) -> Q:
+    # Repeats the condition of the partial unique index on the field: SQLite
+    # uses a partial index only for queries that state its condition, and
+    # scans the whole table otherwise.
+    return Q(**{name: value}) & ~Q(**{name: ""})
 
 
 def _create_lead(clean: LeadData) -> Lead:
@@ -292,7 +318,11 @@ def _merge_into(lead: Lead, clean: LeadData) -> list[str]:
         value = getattr(clean, name)
         if not value or getattr(lead, name):
             continue
-        if not Lead.objects.filter(**{name: value}).exclude(pk=lead.pk).exists():
+        if (
+            not Lead.objects.filter(_identity_q(name, value))
+            .exclude(pk=lead.pk)
+            .exists()
+        ):
             setattr(lead, name, value)
             updated.append(name)
 
@@ -313,6 +343,39 @@ def _merge_into(lead: Lead, clean: LeadData) -> list[str]:
         lead.score_stale = True
         lead.save()
     return updated
+
+
+def _record_stated_bant(lead: Lead, stated: Mapping[str, Mapping]) -> bool:
+    changed = False
+    confirmed = (
+        set(
+            Bant.objects.filter(
+                lead=lead, criterion__in=list(stated), status=BantStatus.CONFIRMED
+            ).values_list("criterion", flat=True)
+        )
+        if stated
+        else set()
+    )
+    for criterion, values in stated.items():
+        if criterion not in BantCriterion.values or criterion in confirmed:
+            continue
+        Bant.objects.update_or_create(
+            lead=lead,
+            criterion=criterion,
+            defaults={
+                "status": BantStatus.STATED,
+                "amount": values.get("amount"),
+                "currency": str(values.get("currency") or "")[:3].upper(),
+                "text": normalize_name(str(values.get("text") or ""))[:500],
+                "date": values.get("date"),
+                "confirmed_by": None,
+                "updated_at": timezone.now(),
+            },
+        )
+        changed = True
+    if changed:
+        Lead.objects.filter(pk=lead.pk).update(score_stale=True)
+    return changed
 
 
 def _touch_fields(lead: Lead, clean: LeadData) -> list[str]:
@@ -348,6 +411,7 @@ def _append_interactions(
             kind=item.kind,
             channel=item.channel,
             occurred_at=item.occurred_at or now,
+            subject=normalize_name(item.subject)[:200],
             quantity=max(int(item.quantity), 0),
             campaign_id=item.campaign_id or campaign_id,
             details=dict(item.details),
@@ -412,3 +476,240 @@ def lead_set_level(
     )
     lead.level = to_level
     return change
+
+
+# What a person may change on a known lead by hand; scores, level and
+# attribution are derived and change only through their own services.
+EDITABLE_FIELDS = ("email", "phone", *PROFILE_FIELDS)
+
+
+def lead_update(*, lead: Lead, changes: Mapping[str, str]) -> list[str]:
+    """Set profile fields of a known lead, as a person corrected them.
+
+    Unlike an ingest, a blank here does erase a value. Email and phone are
+    normalised; ValidationError is raised for an invalid one, and
+    IntegrityError if another lead holds the same one. Changes are compared
+    with the stored row, so `lead` may already carry them (as a model form's
+    instance does). Returns the fields that changed.
+    """
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"Not editable by hand: {', '.join(sorted(unknown))}")
+
+    with transaction.atomic():
+        stored = Lead.objects.select_for_update().get(pk=lead.pk)
+        email, phone, errors = identity_errors(
+            email=changes.get("email", stored.email),
+            phone=changes.get("phone", stored.phone),
+        )
+        if not (errors or email or phone or stored.external_id):
+            errors["email"] = [_("Enter an email address or a phone number.")]
+        if errors:
+            raise ValidationError(errors)
+        clean = {name: normalize_name(value) for name, value in changes.items()}
+        clean["email"], clean["phone"] = email, phone
+
+        updated = [
+            name
+            for name in EDITABLE_FIELDS
+            if name in changes and clean[name] != getattr(stored, name)
+        ]
+        if not updated:
+            return []
+
+        for name in updated:
+            setattr(stored, name, clean[name])
+        stored.search_text = _search_text(stored)
+        stored.score_stale = True
+        stored.save(
+            update_fields=[*updated, "search_text", "score_stale", "updated_at"]
+        )
+        transaction.on_commit(lambda lead_id=stored.pk: _announce(lead_id))
+
+    for name in (*updated, "search_text", "score_stale", "updated_at"):
+        setattr(lead, name, getattr(stored, name))
+    logger.info("Lead %s edited by hand: %s", lead.pk, ", ".join(updated))
+    return updated
+
+
+def _locked(lead_id: int) -> Lead:
+    return Lead.objects.select_for_update().get(pk=lead_id)
+
+
+def _require(user, permission: str) -> None:
+    if user is None or not user.has_perm(permission):
+        raise PermissionDenied(_("You may not change this lead's stage."))
+
+
+def _require_reason(reason_code: str, note: str) -> None:
+    if reason_code not in ReasonCode.values:
+        raise ValidationError({"reason_code": _("Choose a reason.")})
+    if reason_code == ReasonCode.OTHER and not note.strip():
+        raise ValidationError({"note": _("Say why, when the reason is Other.")})
+
+
+def _stage_change(
+    lead: Lead, *, to_level: str, action: str, by, reason_code: str = "", note: str = ""
+) -> LevelChange:
+    change = LevelChange.objects.create(
+        lead=lead,
+        from_level=lead.level,
+        to_level=to_level,
+        action=action,
+        changed_by=by,
+        reason_code=reason_code,
+        reason=note.strip(),
+        score=lead.score,
+    )
+    logger.info(
+        "Lead %s %s by user %s: %s -> %s (%s)",
+        lead.pk,
+        action,
+        getattr(by, "pk", None),
+        lead.level,
+        to_level,
+        reason_code or "-",
+    )
+    return change
+
+
+@transaction.atomic
+def lead_recycle(*, lead_id: int, by, reason_code: str, note: str = "") -> Lead:
+    """Send a lead back to marketing's nurture, at IQL, with a coded reason.
+
+    It earns a level again only with new activity.
+    """
+    _require(by, "leads.move_lead")
+    _require_reason(reason_code, note)
+    lead = _locked(lead_id)
+
+    _stage_change(
+        lead,
+        to_level=Level.IQL,
+        action=StageAction.RECYCLE,
+        by=by,
+        reason_code=reason_code,
+        note=note,
+    )
+    lead.level = Level.IQL
+    lead.recycled_at = timezone.now()
+    lead.save(update_fields=["level", "recycled_at", "updated_at"])
+
+    transaction.on_commit(lambda: _announce(lead.pk))
+    return lead
+
+
+@transaction.atomic
+def lead_disqualify(*, lead_id: int, by, reason_code: str, note: str = "") -> Lead:
+    """Stop working a lead. Scoring goes on but never moves it."""
+    _require(by, "leads.move_lead")
+    _require_reason(reason_code, note)
+    lead = _locked(lead_id)
+    if lead.status == LeadStatus.DISQUALIFIED:
+        raise ValidationError(_("The lead is disqualified already."))
+
+    _stage_change(
+        lead,
+        to_level=lead.level,
+        action=StageAction.DISQUALIFY,
+        by=by,
+        reason_code=reason_code,
+        note=note,
+    )
+    lead.status = LeadStatus.DISQUALIFIED
+    lead.save(update_fields=["status", "updated_at"])
+    return lead
+
+
+@transaction.atomic
+def lead_reopen(*, lead_id: int, by, note: str = "") -> Lead:
+    _require(by, "leads.move_lead")
+    lead = _locked(lead_id)
+    if lead.status != LeadStatus.DISQUALIFIED:
+        raise ValidationError(_("Only a disqualified lead can be reopened."))
+
+    _stage_change(
+        lead, to_level=lead.level, action=StageAction.REOPEN, by=by, note=note
+    )
+    lead.status = LeadStatus.OPEN
+    lead.save(update_fields=["status", "updated_at"])
+
+    transaction.on_commit(lambda: _announce(lead.pk))
+    return lead
+
+
+@transaction.atomic
+def lead_move(
+    *, lead_id: int, by, to_level: str, reason_code: str = "", note: str = ""
+) -> Lead:
+    """A person moves a lead to any level; backwards needs a coded reason."""
+    _require(by, "leads.move_lead")
+    if to_level not in Level.values:
+        raise ValidationError({"to_level": _("Choose a level.")})
+    lead = _locked(lead_id)
+    backwards = Level.rank(to_level) < Level.rank(lead.level)
+    if backwards:
+        _require_reason(reason_code, note)
+    if to_level == lead.level:
+        return lead
+
+    _stage_change(
+        lead,
+        to_level=to_level,
+        action=StageAction.MOVE,
+        by=by,
+        reason_code=reason_code,
+        note=note,
+    )
+    lead.level = to_level
+    if backwards:
+        lead.recycled_at = timezone.now()
+    lead.save(update_fields=["level", "recycled_at", "updated_at"])
+    return lead
+
+
+BANT_FIELDS = ("amount", "currency", "text", "date")
+
+
+@transaction.atomic
+def lead_bant_set(
+    *,
+    lead_id: int,
+    criterion: str,
+    confirmed: bool,
+    by=None,
+    amount: Decimal | None = None,
+    currency: str = "",
+    text: str = "",
+    date: date_type | None = None,
+) -> Bant | None:
+    """Record what is known of one BANT criterion and rescore the lead.
+
+    What a lead states never overwrites what sales confirmed. Returns None
+    when a statement was ignored for that reason.
+    """
+    if criterion not in BantCriterion.values:
+        raise ValidationError({"criterion": _("Unknown BANT criterion.")})
+    if confirmed:
+        _require(by, "leads.change_bant")
+    lead = _locked(lead_id)
+    current = Bant.objects.filter(lead=lead, criterion=criterion).first()
+    if not confirmed and current and current.status == BantStatus.CONFIRMED:
+        return None
+
+    values = {
+        "status": BantStatus.CONFIRMED if confirmed else BantStatus.STATED,
+        "amount": amount,
+        "currency": (currency or "").upper()[:3],
+        "text": normalize_name(text)[:500],
+        "date": date,
+        "confirmed_by": by if confirmed else None,
+        "updated_at": timezone.now(),
+    }
+    bant, _created = Bant.objects.update_or_create(
+        lead=lead, criterion=criterion, defaults=values
+    )
+    Lead.objects.filter(pk=lead.pk).update(score_stale=True)
+
+    transaction.on_commit(lambda: _announce(lead.pk))
+    return bant

@@ -66,7 +66,9 @@ def test_a_form_post_becomes_a_scored_lead_with_a_level(demo_form, worker):
     assert lead.email == "thao.dang@vinatech.vn"
     assert lead.phone == "+84903123456"
     assert lead.level == "mql"
-    assert lead.score == 40 + 10 + 10 + 5 + 10 + 10 + 5
+    # Demo request, email, phone, name, company, job title, city, and the
+    # title "Giám đốc" states authority.
+    assert lead.score == 40 + 10 + 10 + 5 + 10 + 10 + 5 + 5
     assert list(
         LevelChange.objects.filter(lead=lead).values_list("to_level", "rule")
     ) == [("mql", "mql_threshold"), ("iql", "contact_details_known")]
