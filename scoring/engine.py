@@ -406,12 +406,11 @@ def score(
     rules: Rules,
     state: LeadState | None = None,
     bant: Mapping[str, BantFact] | None = None,
-    today: date_type | None = None,
+    today: date_type,
     level: str | None = None,
 ) -> ScoreResult:
     """Score one lead. Automatic level changes only move it forward."""
     state = state or LeadState(level=level or "iql")
-    today = today or date_type.today()
 
     engagement, recent, lines = score_engagement(activity, rules)
     fit, fit_lines = score_fit(profile, rules)

@@ -18,7 +18,11 @@ def activity(kind: str, quantity: int, days_ago: float = 0) -> list[tuple]:
 def run(events, profile=None, level="iql"):
     facts = engine.aggregate(events, now=NOW, rules=DEFAULT_RULES)
     return engine.score(
-        profile=profile or {}, activity=facts, level=level, rules=DEFAULT_RULES
+        profile=profile or {},
+        activity=facts,
+        level=level,
+        rules=DEFAULT_RULES,
+        today=NOW.date(),
     )
 
 
