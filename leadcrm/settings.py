@@ -8,6 +8,7 @@ a real DJANGO_SECRET_KEY, DATABASE_URL and CELERY_BROKER_URL.
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -161,6 +162,10 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-pending-submissions": {
         "task": "campaigns.tasks.sweep_pending_submissions",
         "schedule": env.float("LEADCRM_SWEEP_SECONDS", default=60.0),
+    },
+    "nightly-rescore": {
+        "task": "scoring.tasks.nightly_rescore",
+        "schedule": crontab(hour=2, minute=0),
     },
     "sweep-stale-scores": {
         "task": "scoring.tasks.sweep_stale_scores",

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -12,3 +13,8 @@ class ScoringConfig(AppConfig):
         from . import receivers
 
         lead_changed.connect(receivers.rescore_changed_lead, dispatch_uid="rescore")
+        # After every migrate, and after the flush between transactional
+        # tests, an installation without rules gets the default rule set.
+        post_migrate.connect(
+            receivers.install_default_rules, sender=self, dispatch_uid="rules"
+        )

@@ -427,6 +427,9 @@ class RescoreJob(models.Model):
     level_changes = models.PositiveIntegerField(_("level changes"), default=0)
     # Leads are scored in primary key order; a restarted job resumes here.
     last_lead_id = models.BigIntegerField(default=0)
+    # Touched with every batch: a redelivered task leaves a job alone while
+    # another worker is visibly still running it.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -11,3 +11,20 @@ def rescore_changed_lead(sender, *, lead_id: int, **kwargs) -> None:
     # If the broker is down the lead stays marked stale and the periodic
     # sweeper rescores it later.
     enqueue(recompute_lead, lead_id)
+
+
+def install_default_rules(sender, *, apps=None, **kwargs) -> None:
+    from django.apps import apps as global_apps
+
+    from .rules import install_default_rule_set
+
+    apps = apps or global_apps
+    try:
+        models = [
+            apps.get_model("scoring", name)
+            for name in ("RuleSet", "EngagementRule", "FitRule")
+        ]
+    except LookupError:
+        return
+    if install_default_rule_set(*models):
+        logger.info("Installed the default scoring rule set")

@@ -85,6 +85,49 @@ DEFAULT_RULES = Rules(
 )
 
 
+def install_default_rule_set(rule_set_model, engagement_model, fit_model):
+    """Create the active default rule set where there is no rule set at all.
+
+    Takes the model classes so that the data migration can pass its
+    historical models and tests the real ones.
+    """
+    if rule_set_model.objects.exists():
+        return None
+    policy = DEFAULT_RULES.bant
+    rule_set = rule_set_model.objects.create(
+        name="Default rules",
+        status="active",
+        notes="Created with the installation.",
+        half_life_days=DEFAULT_RULES.half_life_days,
+        temperature_half_life_days=DEFAULT_RULES.temperature_half_life_days,
+        window_days=DEFAULT_RULES.window_days,
+        mql_total=DEFAULT_RULES.mql_total,
+        mql_min_fit=DEFAULT_RULES.mql_min_fit,
+        warm_at=DEFAULT_RULES.warm_at,
+        hot_at=DEFAULT_RULES.hot_at,
+        bant_stated_points=policy.stated_points,
+        bant_confirmed_points=policy.confirmed_points,
+        budget_min=policy.budget_min,
+        budget_currency=policy.budget_currency,
+        authority_keywords="\n".join(DEFAULT_AUTHORITY_KEYWORDS),
+        timeline_max_days=policy.timeline_max_days,
+        sql_min_confirmed=policy.sql_min_confirmed,
+        sql_requires_budget="budget" in policy.sql_required,
+        sql_requires_authority="authority" in policy.sql_required,
+        sql_requires_need="need" in policy.sql_required,
+        sql_requires_timeline="timeline" in policy.sql_required,
+    )
+    engagement_model.objects.bulk_create(
+        engagement_model(rule_set=rule_set, kind=kind, points=points, cap=cap)
+        for kind, (points, cap) in DEFAULT_ENGAGEMENT.items()
+    )
+    fit_model.objects.bulk_create(
+        fit_model(rule_set=rule_set, field=name, operator="filled", points=points)
+        for name, points in DEFAULT_PROFILE_POINTS.items()
+    )
+    return rule_set
+
+
 def active_rules() -> Rules:
     from .models import RuleSet
 

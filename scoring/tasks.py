@@ -1,9 +1,10 @@
 from celery import shared_task
+from django.db import OperationalError
 
-from . import services
+from . import rulesets, services
 
 
-@shared_task(acks_late=True, autoretry_for=(ConnectionError,), max_retries=5)
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), max_retries=5)
 def recompute_lead(lead_id: int) -> None:
     services.score_recompute(lead_id=lead_id)
 
@@ -11,3 +12,14 @@ def recompute_lead(lead_id: int) -> None:
 @shared_task
 def sweep_stale_scores() -> int:
     return services.score_sweep_stale()
+
+
+# Long: a redelivered job resumes from its saved progress.
+@shared_task(acks_late=True)
+def run_rescore_job(job_id: int) -> None:
+    rulesets.rescore_job_run(job_id=job_id)
+
+
+@shared_task
+def nightly_rescore() -> None:
+    rulesets.rescore_all_nightly()

@@ -40,3 +40,72 @@ def web_form(db):
 
     campaign = Campaign.objects.create(name="Ebook: Lead scoring", kind="ebook")
     return WebForm.objects.create(campaign=campaign, name="Ebook form", key="ebook")
+
+
+@pytest.fixture
+def make_lead(db):
+    """Create a lead the way every channel does: through `lead_ingest`.
+
+    Keyword arguments are LeadData fields; `interactions` takes
+    InteractionData. With `score=True` the lead is scored before it is
+    returned, as the worker would after the ingest commits.
+    """
+    from leads.services import LeadData, lead_ingest
+    from scoring.services import score_recompute
+
+    def make(*, interactions=(), score=False, **fields):
+        result = lead_ingest(
+            data=LeadData(**fields), interactions=interactions, announce=False
+        )
+        if score:
+            return score_recompute(lead_id=result.lead.pk)
+        return result.lead
+
+    return make
+
+
+@pytest.fixture
+def demo_web_form(db):
+    """The form the demo page posts to (key "demo"), as `make run` seeds it."""
+    from campaigns.models import Campaign, WebForm
+
+    campaign = Campaign.objects.create(
+        name="VN growth 2026", kind="ebook", utm_campaign="vn-growth-2026"
+    )
+    return WebForm.objects.create(campaign=campaign, name="Demo form", key="demo")
+
+
+@pytest.fixture(scope="session")
+def chromium_browser():
+    """One headless Chromium for the whole run, shared by browser tests.
+
+    Playwright's sync API keeps an event loop in this thread, and Django
+    refuses ORM calls from a thread with a running loop unless told it is
+    safe, which it is here: nothing else runs in this thread meanwhile.
+    """
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=services.chromium_path(),
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-background-networking",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
