@@ -1,7 +1,10 @@
 """Capture: store a raw submission first, then turn it into a lead."""
 
 import logging
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -27,7 +30,8 @@ logger = logging.getLogger(__name__)
 HONEYPOT_FIELD = "website"
 # Fields of a post that are about the post itself, never lead data.
 CONTROL_FIELDS = {HONEYPOT_FIELD, "csrfmiddlewaretoken", "_next"}
-KNOWN_FIELDS = {"email", "phone", *PROFILE_FIELDS, *UTM_KEYS}
+BANT_FIELDS = {"budget", "budget_currency", "authority", "need", "timeline"}
+KNOWN_FIELDS = {"email", "phone", *PROFILE_FIELDS, *UTM_KEYS, *BANT_FIELDS}
 # Processing that crashes this often is a bug, not a passing fault: the
 # submission is marked failed for a person instead of retried for ever.
 MAX_ATTEMPTS = 8
@@ -123,7 +127,62 @@ def submission_to_lead_data(submission: Submission) -> LeadData:
         custom=custom,
         utm=utm,
         campaign_id=submission.form.campaign_id,
+        bant=stated_bant(payload, received=submission.received_at.date()),
     )
+
+
+def stated_bant(payload: Mapping, *, received: date) -> dict[str, dict]:
+    """BANT a lead states on a form: budget (with budget_currency), authority,
+    need and timeline (a date, or a number of days from the post)."""
+    stated: dict[str, dict] = {}
+    currency = _first(payload.get("budget_currency")).strip().upper() or "VND"
+    amount = parse_amount(_first(payload.get("budget")), currency)
+    if amount is not None:
+        stated["budget"] = {"amount": amount, "currency": currency}
+    for criterion in ("authority", "need"):
+        text = _first(payload.get(criterion)).strip()
+        if text:
+            stated[criterion] = {"text": text}
+    when = parse_timeline(_first(payload.get("timeline")), received)
+    if when is not None:
+        stated["timeline"] = {"date": when}
+    return stated
+
+
+def parse_amount(raw: str, currency: str) -> Decimal | None:
+    """Read "50.000.000", "50,000,000" or "50 000 000" as fifty million.
+
+    Dong have no minor unit, so every separator in a VND amount groups
+    thousands; other currencies keep a decimal part after the last one.
+    """
+    text = raw.strip()
+    if not text:
+        return None
+    if currency == "VND":
+        digits = re.sub(r"\D", "", text)
+        return Decimal(digits) if digits else None
+    text = re.sub(r"[^\d.,]", "", text)
+    whole, sep, fraction = text.replace(",", ".").rpartition(".")
+    if sep and len(fraction) != 3:
+        text = whole.replace(".", "") + "." + fraction
+    else:
+        text = text.replace(".", "").replace(",", "")
+    try:
+        return Decimal(text) if text else None
+    except InvalidOperation:
+        return None
+
+
+def parse_timeline(raw: str, received: date) -> date | None:
+    text = raw.strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return received + timedelta(days=min(int(text), 3650))
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def submission_process(*, submission_id: int) -> Submission | None:
@@ -217,3 +276,35 @@ def submission_sweep_pending(*, limit: int = 1000) -> int:
             "Sweeper re-enqueued %s of %s pending submissions", sent, len(pending)
         )
     return sent
+
+
+def submission_requeue(*, submission_ids: Iterable[int]) -> int:
+    """Send pending and failed submissions back to processing.
+
+    A failed one starts afresh (status pending, no attempts, no error), so a
+    person can retry after fixing the cause. Processed and spam submissions
+    are left alone. Returns how many were enqueued.
+    """
+    ids = list(submission_ids)
+    retryable = [SubmissionStatus.PENDING, SubmissionStatus.FAILED]
+
+    with transaction.atomic():
+        pending = list(
+            Submission.objects.select_for_update()
+            .filter(pk__in=ids, status__in=retryable)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        Submission.objects.filter(
+            pk__in=pending, status=SubmissionStatus.FAILED
+        ).update(status=SubmissionStatus.PENDING, attempts=0, error="")
+        # After commit, so the task finds them pending.
+        transaction.on_commit(lambda: _enqueue_many(pending))
+
+    logger.info("Re-queued %s of %s submissions", len(pending), len(ids))
+    return len(pending)
+
+
+def _enqueue_many(submission_ids: list[int]) -> None:
+    for submission_id in submission_ids:
+        _enqueue_processing(submission_id)

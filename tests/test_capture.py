@@ -142,3 +142,47 @@ def test_healthz_answers_while_the_database_does(client):
 
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+def test_a_quote_form_states_bant(client, web_form):
+    client.post(
+        "/f/ebook/",
+        {
+            "email": "an@vinatech.vn",
+            "budget": "120.000.000",
+            "need": "CRM cho đội bán hàng",
+            "timeline": "30",
+            "authority": "Giám đốc",
+        },
+    )
+
+    lead = Lead.objects.get()
+    stated = {b.criterion: b for b in lead.bant.all()}
+    assert set(stated) == {"budget", "authority", "need", "timeline"}
+    assert stated["budget"].amount == 120_000_000
+    assert {b.status for b in stated.values()} == {"stated"}
+    assert lead.bant_score == 4 * 5
+    assert "budget" not in lead.custom
+
+
+@pytest.mark.parametrize(
+    ("raw", "currency", "expected"),
+    [
+        ("50.000.000", "VND", "50000000"),
+        ("50,000,000 đ", "VND", "50000000"),
+        ("50 000 000", "VND", "50000000"),
+        ("1,250.50", "USD", "1250.50"),
+        ("1.250,50", "EUR", "1250.50"),
+        ("2,000", "USD", "2000"),
+        ("", "VND", None),
+        ("n/a", "VND", None),
+    ],
+)
+def test_budget_amounts_in_local_notation(raw, currency, expected):
+    from decimal import Decimal
+
+    from campaigns.services import parse_amount
+
+    result = parse_amount(raw, currency)
+
+    assert result == (Decimal(expected) if expected else None)
