@@ -1,7 +1,7 @@
 """Rules as data: operators, caps, narrowing, BANT, versions, preview."""
 
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -9,6 +9,7 @@ import time_machine
 from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
+from django.utils import timezone
 
 from leads.models import Interaction, Lead, LevelChange
 from leads.services import (
@@ -316,7 +317,7 @@ def test_a_person_may_move_a_lead_back_only_with_a_reason(mover):
 @pytest.mark.django_db(transaction=True)
 def test_confirmed_bant_makes_an_sql_and_statements_never_overwrite_it(mover):
     lead = mql_lead()
-    soon = date.today() + timedelta(days=20)
+    soon = timezone.localdate() + timedelta(days=20)
 
     lead_bant_set(
         lead_id=lead.pk, criterion="budget", confirmed=True, by=mover,
