@@ -55,7 +55,8 @@ A JSON object; only "source_system" and an identity are required::
   kind, compared without case, "default_kind" for other values; without a
   default, other values record nothing). "quantity" names a column holding
   a count: blank or 0 records nothing. "details" maps detail keys to
-  columns like "custom"; "value_detail" keeps the raw value of "column"
+  columns like "custom"; the raw value of "column" becomes the interaction's
+  subject, which scoring rules can narrow on; "value_detail" also keeps it
   under that key. "channel" defaults to "import".
 
 The delimiter (comma or semicolon) is read from the header line; the file
@@ -610,6 +611,9 @@ def _interaction_of(
     return InteractionData(
         kind=kind,
         channel=spec.channel,
+        # The raw value names what happened ("SMS Sent"), so scoring rules
+        # can narrow on it even where several values share one kind.
+        subject=value if spec.column else "",
         quantity=quantity,
         details=details,
         idempotency_key=key,

@@ -204,6 +204,9 @@ class ScoreLine:
     rule: str
     points: int
     detail: str = ""
+    # The rule in a person's words, so a stored breakdown explains itself
+    # after its rule set has changed.
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -306,7 +309,13 @@ def score_engagement(
         engagement += points
         recent += _clamp(recent_points, rule.cap)
         lines.append(
-            ScoreLine("engagement", key, round(points), _detail(rule, counts[key]))
+            ScoreLine(
+                "engagement",
+                key,
+                round(points),
+                _detail(rule, counts[key]),
+                label=rule.label,
+            )
         )
     return engagement, recent, lines
 
@@ -326,7 +335,7 @@ def score_fit(
     for rule in rules.fit:
         if rule.matches(profile):
             fit += rule.points
-            lines.append(ScoreLine("fit", rule.key, rule.points))
+            lines.append(ScoreLine("fit", rule.key, rule.points, label=rule.label))
     return fit, lines
 
 

@@ -23,6 +23,7 @@ FIT_FIELDS = (
     "country",
     "source",
     "origin",
+    "email_consent",
 )
 
 

@@ -1,8 +1,11 @@
 """Rule set versions: drafts, activation and the bulk rescore it starts."""
 
+import json
 import logging
 from datetime import timedelta
+from pathlib import Path
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -10,7 +13,15 @@ from django.utils import timezone
 from leadcrm.queue import enqueue
 from leads.models import Lead
 
-from .models import JobStatus, RescoreJob, RuleSet, RuleSetStatus, rules_for_version
+from .models import (
+    EngagementRule,
+    FitRule,
+    JobStatus,
+    RescoreJob,
+    RuleSet,
+    RuleSetStatus,
+    rules_for_version,
+)
 from .services import rescore_batch
 
 logger = logging.getLogger(__name__)
@@ -48,6 +59,67 @@ def rule_set_draft(*, base: RuleSet | None = None, by=None, name: str = "") -> R
             rule.rule_set = draft
             rule.save()
     return draft
+
+
+PRESETS_DIR = Path(__file__).resolve().parent / "presets"
+RULE_SET_PRESET_FIELDS = {
+    "half_life_days",
+    "temperature_half_life_days",
+    "window_days",
+    "mql_total",
+    "mql_min_fit",
+    "warm_at",
+    "hot_at",
+    "bant_stated_points",
+    "bant_confirmed_points",
+    "budget_min",
+    "budget_currency",
+    "timeline_max_days",
+    "sql_min_confirmed",
+}
+
+
+def preset_load(name_or_path: str) -> dict:
+    """A preset by name (scoring/presets/<name>.json) or by path."""
+    path = Path(name_or_path)
+    if not path.exists():
+        path = PRESETS_DIR / f"{name_or_path}.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@transaction.atomic
+def rule_set_from_preset(*, preset: dict, by=None) -> RuleSet:
+    """A draft built from a preset, validated like the scoring page's forms.
+
+    Raises ValidationError naming the rule at fault.
+    """
+    draft = rule_set_draft(by=by, name=preset.get("name", "Preset"))
+    draft.engagement_rules.all().delete()
+    draft.fit_rules.all().delete()
+    draft.notes = preset.get("notes", "")
+    for name in RULE_SET_PRESET_FIELDS & preset.keys():
+        setattr(draft, name, preset[name])
+    if "authority_keywords" in preset:
+        draft.authority_keywords = "\n".join(preset["authority_keywords"])
+    draft.full_clean()
+    draft.save()
+
+    for position, rule in enumerate(preset.get("engagement", []), start=1):
+        row = EngagementRule(rule_set=draft, **rule)
+        _clean(row, f"engagement[{position}]")
+    for position, rule in enumerate(preset.get("fit", []), start=1):
+        values = rule.get("values", [])
+        row = FitRule(rule_set=draft, **{**rule, "values": "\n".join(values)})
+        _clean(row, f"fit[{position}]")
+    return draft
+
+
+def _clean(row, where: str) -> None:
+    try:
+        row.full_clean(exclude=["rule_set"])
+    except ValidationError as exc:
+        raise ValidationError(f"{where}: {'; '.join(exc.messages)}") from exc
+    row.save()
 
 
 @transaction.atomic

@@ -37,6 +37,7 @@ PROFILE_ATTRS = (
     "country",
     "source",
     "origin",
+    "email_consent",
 )
 LEAD_COLUMNS = (
     "pk",
@@ -101,6 +102,7 @@ def _breakdown(result: engine.ScoreResult) -> list[dict]:
             "rule": line.rule,
             "points": line.points,
             "detail": line.detail,
+            "label": line.label,
         }
         for line in result.breakdown
     ]

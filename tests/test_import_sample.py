@@ -10,7 +10,8 @@ from django.db.models import Q
 
 from leads.importing import MAPPINGS_DIR, lead_import_csv, mapping_load
 from leads.models import Interaction, Lead, LevelChange
-from scoring.services import score_recompute_many
+from scoring.rulesets import preset_load, rule_set_from_preset
+from scoring.services import rules_preview, score_recompute_many
 from tests import services
 
 pytestmark = [pytest.mark.sample_data, pytest.mark.django_db]
@@ -69,17 +70,22 @@ def test_a_known_row_arrives_with_its_fields_custom_data_and_interactions(
         "free_copy_mastering_the_interview": False,
         "last_notable_activity": "Email Opened",
         "do_not_call": False,
+        "seconds_on_site": 674,
+        "total_visits": 5,
+        "page_views_per_visit": 2.5,
     }
     interactions = {
-        i.kind: (i.quantity, i.channel, i.details) for i in lead.interactions.all()
+        i.kind: (i.quantity, i.channel, i.subject, i.details)
+        for i in lead.interactions.all()
     }
     assert interactions == {
         "page_visit": (
             5,
             "import",
+            "",
             {"seconds_on_site": 674, "page_views_per_visit": 2.5},
         ),
-        "email_open": (1, "import", {"activity": "Email Opened"}),
+        "email_open": (1, "import", "Email Opened", {"activity": "Email Opened"}),
     }
 
 
@@ -116,3 +122,13 @@ def test_importing_the_sample_again_changes_nothing(first_import):
     assert Interaction.objects.count() == interactions
     assert LevelChange.objects.count() == level_changes
     assert Lead.objects.filter(updated_at__gt=updated_at).count() == 0
+
+
+def test_the_x_education_preset_ranks_converted_leads_first(first_import):
+    draft = rule_set_from_preset(preset=preset_load("x-education"))
+
+    preview = rules_preview(rules=draft.to_rules())
+
+    assert preview.with_outcome == SAMPLE_ROWS
+    assert preview.auc >= 0.84
+    assert preview.conversion_rate("mql") > 2 * preview.conversion_rate("iql")
