@@ -1,0 +1,120 @@
+from contextvars import ContextVar
+
+from django.contrib import admin, messages
+from django.template.loader import render_to_string
+from django.template.response import SimpleTemplateResponse
+from django.urls import reverse
+from django.utils.html import escape, format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from .models import Campaign, Submission, SubmissionStatus, WebForm
+from .services import submission_requeue
+
+# A read-only field is rendered without the request, yet the embed snippet
+# needs this site's absolute address; a context variable carries the request
+# of the current thread (or task) without sharing it between requests.
+_current_request = ContextVar("webform_admin_request", default=None)
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "utm_campaign", "starts_on", "ends_on", "owner")
+    list_filter = ("kind", "starts_on")
+    search_fields = ("name", "utm_campaign")
+    date_hierarchy = "starts_on"
+    list_select_related = ("owner",)
+    autocomplete_fields = ("owner",)
+
+
+@admin.register(WebForm)
+class WebFormAdmin(admin.ModelAdmin):
+    list_display = ("name", "key", "campaign", "interaction_kind", "is_active")
+    list_filter = ("is_active", "interaction_kind", "campaign")
+    search_fields = ("name", "key", "campaign__name")
+    list_select_related = ("campaign",)
+    autocomplete_fields = ("campaign",)
+    readonly_fields = ("embed_snippet", "created_at")
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "thank_you_url":
+            # A thank-you page typed without a scheme is on a modern site.
+            kwargs["assume_scheme"] = "https"
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def changeform_view(self, request, *args, **kwargs):
+        token = _current_request.set(request)
+        try:
+            response = super().changeform_view(request, *args, **kwargs)
+            # A template response renders after the view returns, when the
+            # request would be gone: render it while it is at hand.
+            if isinstance(response, SimpleTemplateResponse):
+                response.render()
+            return response
+        finally:
+            _current_request.reset(token)
+
+    @admin.display(description=_("embed snippet"))
+    def embed_snippet(self, obj):
+        if obj is None or obj.pk is None:
+            return _("Save the form to get its snippet.")
+        action = reverse("campaigns:capture", args=[obj.key])
+        request = _current_request.get()
+        if request is not None:
+            action = request.build_absolute_uri(action)
+        snippet = render_to_string("campaigns/webform_embed.html", {"action": action})
+        # Shown as code to copy, so the rendered HTML is escaped once more.
+        return format_html(
+            '<pre style="white-space: pre-wrap; max-width: 60rem">{}</pre>',
+            escape(snippet),
+        )
+
+
+@admin.register(Submission)
+class SubmissionAdmin(admin.ModelAdmin):
+    """The raw inbox: read-only, except sending submissions back to work."""
+
+    list_display = (
+        "id",
+        "form",
+        "status",
+        "received_at",
+        "processed_at",
+        "attempts",
+        "lead",
+    )
+    list_filter = ("status", "form")
+    search_fields = ("=id", "error", "form__name", "form__key")
+    date_hierarchy = "received_at"
+    list_select_related = ("form", "lead")
+    raw_id_fields = ("form", "lead")
+    actions = ("reprocess",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_reprocess_permission(self, request):
+        return request.user.has_perm("campaigns.change_submission")
+
+    @admin.action(description=_("Re-process"), permissions=["reprocess"])
+    def reprocess(self, request, queryset):
+        retryable = (SubmissionStatus.PENDING, SubmissionStatus.FAILED)
+        ids = list(queryset.filter(status__in=retryable).values_list("pk", flat=True))
+        count = submission_requeue(submission_ids=ids)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d submission sent back to processing.",
+                "%(count)d submissions sent back to processing.",
+                count,
+            )
+            % {"count": count},
+            messages.SUCCESS,
+        )

@@ -1,0 +1,79 @@
+import django_filters
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from .models import Lead, Level, Temperature
+from .selectors import lead_search, lead_sources
+
+# Only these orderings are accepted from ?sort=; each ends with the primary
+# key so that leads with equal scores keep one order across pages.
+SORTS = {
+    "-created": ("-created_at", "-id"),
+    "created": ("created_at", "id"),
+    "-score": ("-score", "-id"),
+    "score": ("score", "id"),
+    "-engagement": ("-engagement_score", "-id"),
+    "-fit": ("-fit_score", "-id"),
+}
+SORT_CHOICES = [
+    ("-created", _("Newest first")),
+    ("created", _("Oldest first")),
+    ("-score", _("Highest score")),
+    ("score", _("Lowest score")),
+    ("-engagement", _("Most engaged")),
+    ("-fit", _("Best fit")),
+]
+# Parameters that narrow the list, as opposed to ordering or paging it.
+NARROWING = ("q", "level", "temperature", "source")
+
+
+class LeadFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(
+        label=_("Search"),
+        method="filter_search",
+        widget=forms.TextInput(
+            attrs={
+                "type": "search",
+                "placeholder": _("Name, email, phone or company"),
+                "autocomplete": "off",
+            }
+        ),
+    )
+    level = django_filters.ChoiceFilter(
+        label=_("Level"), choices=Level.choices, empty_label=_("All levels")
+    )
+    temperature = django_filters.ChoiceFilter(
+        label=_("Temperature"),
+        choices=Temperature.choices,
+        empty_label=_("All temperatures"),
+    )
+    source = django_filters.ChoiceFilter(
+        label=_("Source"), choices=[], empty_label=_("All sources")
+    )
+    sort = django_filters.ChoiceFilter(
+        label=_("Sort"),
+        choices=SORT_CHOICES,
+        method="filter_sort",
+        empty_label=None,
+    )
+
+    class Meta:
+        model = Lead
+        fields = ["q", "level", "temperature", "source", "sort"]
+
+    def __init__(self, data=None, queryset=None, **kwargs):
+        super().__init__(data, queryset=queryset, **kwargs)
+        self.filters["source"].extra["choices"] = [
+            (source, source) for source in lead_sources(self.queryset)
+        ]
+
+    @property
+    def is_narrowed(self) -> bool:
+        """Whether the list shows fewer leads than the user may see."""
+        return self.is_bound and any(self.data.get(name) for name in NARROWING)
+
+    def filter_search(self, queryset, name, value):
+        return lead_search(queryset, value)
+
+    def filter_sort(self, queryset, name, value):
+        return queryset.order_by(*SORTS[value])

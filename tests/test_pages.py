@@ -1,0 +1,363 @@
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import escape
+
+from leads.models import Channel, InteractionKind, LeadQuerySet
+from leads.services import (
+    InteractionData,
+    lead_bant_set,
+    lead_disqualify,
+    lead_move,
+)
+from leads.templatetags.leads_tags import score_rule_label
+from scoring.services import score_recompute
+
+LIST_URL = reverse("leads:list")
+
+
+@pytest.fixture
+def logged_in(client, user):
+    client.force_login(user)
+    return client
+
+
+def _names(response) -> list[str]:
+    return [lead.display_name for lead in response.context["leads"]]
+
+
+def _visit(kind: str, days_ago: int = 0, **extra) -> InteractionData:
+    return InteractionData(
+        kind=kind,
+        channel=Channel.WEB_FORM,
+        occurred_at=timezone.now() - timedelta(days=days_ago),
+        **extra,
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", [LIST_URL, "/leads/1/"])
+def test_pages_redirect_anonymous_people_to_the_login(client, url):
+    response = client.get(url)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.django_db
+def test_the_login_page_renders_with_bootstrap(client):
+    response = client.get(reverse("login"))
+
+    assert response.status_code == 200
+    assert b"vendor/bootstrap/bootstrap.min.css" in response.content
+    assert b'name="password"' in response.content
+
+
+@pytest.mark.django_db
+def test_the_list_shows_leads_with_their_columns(logged_in, make_lead):
+    make_lead(
+        email="an@example.com",
+        full_name="Nguyễn Văn An",
+        company="Công ty Sao Mai",
+        source="web_form",
+    )
+
+    response = logged_in.get(LIST_URL)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Nguyễn Văn An" in html
+    assert "Công ty Sao Mai" in html
+    assert "web_form" in html
+    assert "IQL" in html
+    assert "Cold" in html
+
+
+@pytest.mark.django_db
+def test_search_ignores_diacritics(logged_in, make_lead):
+    make_lead(email="an@example.com", full_name="Nguyễn Văn An")
+    make_lead(email="binh@example.com", full_name="Trần Thị Bình")
+
+    response = logged_in.get(LIST_URL, {"q": "nguyen"})
+
+    assert _names(response) == ["Nguyễn Văn An"]
+
+
+@pytest.mark.django_db
+def test_search_matches_every_word_in_any_field(logged_in, make_lead):
+    make_lead(email="an@example.com", full_name="Nguyễn Văn An", company="Sao Mai")
+    make_lead(email="an2@example.com", full_name="Nguyễn Văn Anh", company="Hòa Phát")
+
+    response = logged_in.get(LIST_URL, {"q": "NGUYEN sao"})
+
+    assert _names(response) == ["Nguyễn Văn An"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "query", ["0912 345 678", "0912.345.678", "+84 912 345 678", "(091) 234-5678"]
+)
+def test_search_finds_a_phone_in_any_notation(logged_in, make_lead, query):
+    make_lead(phone="+84912345678", full_name="Lê Minh")
+    make_lead(phone="0987654321", full_name="Phạm Hùng")
+
+    response = logged_in.get(LIST_URL, {"q": query})
+
+    assert _names(response) == ["Lê Minh"]
+
+
+@pytest.mark.django_db
+def test_search_finds_an_email_and_a_company(logged_in, make_lead):
+    make_lead(email="mai.tran@saomai.vn", full_name="Trần Mai")
+    make_lead(email="hung@hoaphat.vn", full_name="Phạm Hùng", company="Hòa Phát")
+
+    assert _names(logged_in.get(LIST_URL, {"q": "Mai.Tran@SaoMai.vn"})) == ["Trần Mai"]
+    assert _names(logged_in.get(LIST_URL, {"q": "hoa phat"})) == ["Phạm Hùng"]
+
+
+@pytest.mark.django_db
+def test_filters_narrow_by_level_temperature_and_source(logged_in, make_lead):
+    hot = make_lead(
+        email="hot@example.com",
+        full_name="Hot Lead",
+        company="Acme",
+        job_title="CTO",
+        source="ads",
+        interactions=[
+            _visit(InteractionKind.DEMO_REQUEST),
+            _visit(InteractionKind.EVENT_ATTENDANCE),
+        ],
+        score=True,
+    )
+    make_lead(email="cold@example.com", full_name="Cold Lead", source="web_form")
+    assert (hot.level, hot.temperature) == ("mql", "hot")
+
+    assert _names(logged_in.get(LIST_URL, {"level": "mql"})) == ["Hot Lead"]
+    assert _names(logged_in.get(LIST_URL, {"temperature": "cold"})) == ["Cold Lead"]
+    assert _names(logged_in.get(LIST_URL, {"source": "ads"})) == ["Hot Lead"]
+    assert _names(logged_in.get(LIST_URL, {"level": "sql"})) == []
+
+
+@pytest.mark.django_db
+def test_sorting_is_whitelisted(logged_in, make_lead):
+    make_lead(email="low@example.com", full_name="Low")
+    make_lead(
+        email="high@example.com",
+        full_name="High",
+        company="Acme",
+        interactions=[_visit(InteractionKind.DEMO_REQUEST)],
+        score=True,
+    )
+    make_lead(email="newest@example.com", full_name="Newest", score=True)
+
+    assert _names(logged_in.get(LIST_URL, {"sort": "-score"}))[0] == "High"
+    assert _names(logged_in.get(LIST_URL, {"sort": "created"}))[0] == "Low"
+    # An unknown ordering is ignored rather than passed to the database.
+    assert _names(logged_in.get(LIST_URL, {"sort": "email"}))[0] == "Newest"
+
+
+@pytest.mark.django_db
+def test_pages_hold_fifty_leads_and_links_keep_the_filters(logged_in, make_lead):
+    for number in range(55):
+        make_lead(email=f"lead{number}@example.com", source="ads")
+    make_lead(email="other@example.com", source="web_form")
+
+    first = logged_in.get(LIST_URL, {"source": "ads"})
+    second = logged_in.get(LIST_URL, {"source": "ads", "page": 2})
+
+    assert len(first.context["leads"]) == 50
+    assert len(second.context["leads"]) == 5
+    assert 'href="?source=ads&amp;page=2"' in first.content.decode()
+
+
+@pytest.mark.django_db
+def test_an_empty_crm_points_to_the_demo_form(logged_in):
+    response = logged_in.get(LIST_URL)
+
+    html = response.content.decode()
+    assert "No leads yet" in html
+    assert "/static/demo/form.html" in html
+    assert "No leads match" not in html
+
+
+@pytest.mark.django_db
+def test_filters_that_match_nothing_say_so(logged_in, make_lead):
+    make_lead(email="an@example.com", full_name="Nguyễn Văn An")
+
+    response = logged_in.get(LIST_URL, {"q": "zzz"})
+
+    html = response.content.decode()
+    assert "No leads match these filters" in html
+    assert "No leads yet" not in html
+
+
+@pytest.mark.django_db
+def test_htmx_requests_get_the_table_alone(logged_in, make_lead):
+    make_lead(email="an@example.com", full_name="Nguyễn Văn An")
+
+    response = logged_in.get(LIST_URL, {"q": "an"}, headers={"HX-Request": "true"})
+
+    html = response.content.decode()
+    assert "Nguyễn Văn An" in html
+    assert "<html" not in html
+    assert "HX-Request" in response["Vary"]
+
+
+@pytest.mark.django_db
+def test_the_list_runs_the_same_queries_for_5_or_60_leads(
+    logged_in, make_lead, django_assert_num_queries
+):
+    def list_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert logged_in.get(LIST_URL, {"sort": "-score"}).status_code == 200
+        return len(queries)
+
+    for number in range(5):
+        make_lead(email=f"a{number}@example.com", company="Acme", score=True)
+    few = list_queries()
+    for number in range(55):
+        make_lead(email=f"b{number}@example.com", company="Acme", score=True)
+
+    # Session, user, the source choices, the count and the page of leads.
+    with django_assert_num_queries(5):
+        logged_in.get(LIST_URL, {"sort": "-score"})
+    assert list_queries() == few
+
+
+@pytest.mark.django_db
+def test_the_detail_explains_the_score_and_shows_history(
+    logged_in, make_lead, admin_user
+):
+    lead = make_lead(
+        email="an@example.com",
+        phone="0912 345 678",
+        full_name="Nguyễn Văn An",
+        company="Sao Mai",
+        custom={"budget_band": "100-500m"},
+        utm={"utm_source": "newsletter", "utm_campaign": "vn-growth-2026"},
+        interactions=[
+            _visit(InteractionKind.DEMO_REQUEST, details={"page": "/pricing"}),
+            _visit(InteractionKind.PAGE_VISIT, days_ago=3, quantity=4),
+        ],
+    )
+    lead_bant_set(
+        lead_id=lead.pk,
+        criterion="need",
+        confirmed=True,
+        by=admin_user,
+        text="Replace spreadsheets",
+    )
+    lead = score_recompute(lead_id=lead.pk)
+    lead_move(lead_id=lead.pk, by=admin_user, to_level="sql", note="Budget confirmed")
+    lead_disqualify(lead_id=lead.pk, by=admin_user, reason_code="not_now")
+    lead.refresh_from_db()
+
+    response = logged_in.get(lead.get_absolute_url())
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f"Why {lead.score}" in html
+    lines = lead.score_breakdown
+    assert sum(line["points"] for line in lines) == lead.score
+    assert {line["part"] for line in lines} == {"engagement", "fit", "bant"}
+    for line in lines:
+        assert escape(score_rule_label(line)) in html
+    assert "+84912345678" in html
+    assert "budget_band" in html and "100-500m" in html
+    assert "vn-growth-2026" in html
+    assert "/pricing" in html  # interaction details on the timeline
+    assert "Disqualified" in html
+    assert "Not now (timing)" in html  # the coded reason
+    assert "Budget confirmed" in html
+    assert "contact_details_known" in html  # the rule that made it an IQL
+    history = response.context["level_history"]
+    assert [change.action for change in history][:2] == ["disqualify", "move"]
+    assert response.context["timeline_total"] == 2
+
+
+@pytest.mark.django_db
+def test_the_timeline_shows_the_latest_hundred_of_more(logged_in, make_lead):
+    lead = make_lead(
+        email="busy@example.com",
+        interactions=[
+            _visit(InteractionKind.PAGE_VISIT, days_ago=day) for day in range(120)
+        ],
+    )
+
+    response = logged_in.get(lead.get_absolute_url())
+
+    assert len(response.context["timeline"]) == 100
+    assert response.context["timeline_total"] == 120
+    assert "latest 100 of 120" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_missing_lead_is_404(logged_in):
+    assert logged_in.get(reverse("leads:detail", args=[999999])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_leads_hidden_from_the_user_are_not_listed_and_404(
+    logged_in, make_lead, monkeypatch
+):
+    lead = make_lead(email="an@example.com", full_name="Nguyễn Văn An")
+    # Stand in for a role that may not see this lead: visibility is decided
+    # in one queryset method, so narrowing it narrows every page.
+    monkeypatch.setattr(LeadQuerySet, "visible_to", lambda self, user: self.none())
+
+    assert _names(logged_in.get(LIST_URL)) == []
+    assert logged_in.get(lead.get_absolute_url()).status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_rejected_browser_post_explains_and_links_back(client, web_form):
+    response = client.post(
+        "/f/ebook/",
+        {"full_name": "An", "email": "an@"},
+        headers={"Referer": "https://shop.example.vn/ebook"},
+    )
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Enter a valid email address." in html
+    assert 'href="https://shop.example.vn/ebook"' in html
+    assert "bootstrap.min.css" in html
+
+
+@pytest.mark.django_db
+def test_the_error_page_links_back_only_to_web_pages(client, web_form):
+    response = client.post(
+        "/f/ebook/", {"full_name": "An"}, headers={"Referer": "javascript:alert(1)"}
+    )
+
+    assert response.status_code == 400
+    assert "javascript:" not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_thanks_page_thanks_without_crm_navigation(client, web_form):
+    response = client.get(reverse("campaigns:thanks", args=[web_form.key]))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Thank you" in html
+    assert reverse("leads:list") not in html
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ({"rule": "eng:12", "label": "Pricing page visit"}, "Pricing page visit"),
+        ({"rule": "kind:demo_request"}, "Demo request"),
+        ({"rule": "profile:company"}, "Profile has company"),
+        ({"rule": "bant:budget"}, "Budget"),
+        ({"rule": "fit:7"}, "fit:7"),
+        ("kind:email_open", "Email opened"),
+    ],
+)
+def test_breakdown_rules_read_as_words(line, words):
+    assert score_rule_label(line) == words
