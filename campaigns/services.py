@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from leadcrm.queue import enqueue
 from leads.models import Channel
@@ -85,14 +86,14 @@ def submission_receive(
         )
 
     payload = clean_payload(data)
-    _, _, errors = identity_errors(
+    _email, _phone, errors = identity_errors(
         email=_first(payload.get("email")), phone=_first(payload.get("phone"))
     )
     email_ok = _first(payload.get("email")) and "email" not in errors
     phone_ok = _first(payload.get("phone")) and "phone" not in errors
     if not (email_ok or phone_ok):
         if not errors:
-            errors = {"email": ["Enter an email address or a phone number."]}
+            errors = {"email": [_("Enter an email address or a phone number.")]}
         raise SubmissionRejected(errors)
 
     with transaction.atomic():

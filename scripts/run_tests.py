@@ -20,13 +20,21 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 
 
 def postgres_answers(url: str) -> bool:
+    """True when PostgreSQL answers; creates the database when it is missing
+    (pytest makes its own test database beside it)."""
     import psycopg2
 
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    base, name = url.rsplit("/", 1)
     try:
-        psycopg2.connect(admin_url, connect_timeout=3).close()
+        conn = psycopg2.connect(base + "/postgres", connect_timeout=3)
     except psycopg2.Error:
         return False
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if cursor.fetchone() is None:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
     return True
 
 
