@@ -16,8 +16,7 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
-from leads.models import Bant, Interaction, Lead, LeadStatus, LevelChange
-from leads.services import lead_set_level
+from leads.models import Bant, Lead, LeadStatus, LevelChange
 
 from . import engine
 from .aggregation import aggregate_for_leads
@@ -121,33 +120,16 @@ def _apply(lead: Lead, result: engine.ScoreResult, rules: engine.Rules, now) -> 
 
 
 def score_recompute(*, lead_id: int, now: datetime | None = None) -> Lead | None:
-    """Rescore one lead under its row lock; returns it, or None if gone."""
-    rules = active_rules()
-    now = now or timezone.now()
+    """Rescore one lead and return it, or None if it is gone."""
+    if not rescore_one(lead_id=lead_id, now=now).scored:
+        return None
+    return Lead.objects.get(pk=lead_id)
 
-    with transaction.atomic():
-        lead = Lead.objects.select_for_update().filter(pk=lead_id).first()
-        if lead is None:
-            return None
 
-        events = Interaction.objects.filter(lead_id=lead_id).values_list(
-            "kind", "quantity", "occurred_at", "campaign_id", "subject"
-        )
-        result = engine.score(
-            profile=profile_of(lead),
-            activity=engine.aggregate(events, now=now, rules=rules),
-            rules=rules,
-            state=state_of(lead),
-            bant=bant_facts(Bant.objects.filter(lead_id=lead_id)).get(lead_id),
-            today=timezone.localdate(now),
-        )
-
-        _apply(lead, result, rules, now)
-        lead.save(update_fields=[f for f in SCORE_FIELDS if f != "level"])
-        if result.level != lead.level:
-            lead_set_level(lead=lead, to_level=result.level, rule=result.level_rule)
-
-    return lead
+def rescore_one(*, lead_id: int, now: datetime | None = None) -> "BatchOutcome":
+    """One lead goes down the bulk path as a batch of one, so a lead scores
+    the same whichever way it is rescored."""
+    return rescore_batch([lead_id], rules=active_rules(), now=now or timezone.now())
 
 
 @dataclass
@@ -235,6 +217,14 @@ def rescore_batch(
         _write_scores(rows, rules, now)
         LevelChange.objects.bulk_create(changes)
 
+    for change in changes:
+        logger.info(
+            "Lead %s moved %s -> %s (rule=%s)",
+            change.lead_id,
+            change.from_level,
+            change.to_level,
+            change.rule,
+        )
     outcome.scored = len(leads)
     outcome.level_changes = len(changes)
     outcome.last_lead_id = leads[-1]["pk"]

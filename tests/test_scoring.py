@@ -6,7 +6,12 @@ from leads.models import Interaction, Lead, LevelChange
 from leads.services import InteractionData, LeadData, lead_ingest
 from scoring import engine
 from scoring.rules import DEFAULT_RULES, active_rules
-from scoring.services import score_recompute, score_recompute_many, score_sweep_stale
+from scoring.services import (
+    rescore_one,
+    score_recompute,
+    score_recompute_many,
+    score_sweep_stale,
+)
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -137,7 +142,7 @@ def test_one_recompute_takes_a_fixed_number_of_queries(django_assert_num_queries
 
     # Active version, savepoint, lock, log, BANT, update, release.
     with django_assert_num_queries(7):
-        score_recompute(lead_id=lead.pk)
+        rescore_one(lead_id=lead.pk)
 
 
 @pytest.mark.django_db
