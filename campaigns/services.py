@@ -92,8 +92,10 @@ def submission_receive(
     email_ok = _first(payload.get("email")) and "email" not in errors
     phone_ok = _first(payload.get("phone")) and "phone" not in errors
     if not (email_ok or phone_ok):
-        if not errors:
-            errors = {"email": [_("Enter an email address or a phone number.")]}
+        # Say that either will do, next to whichever field is missing.
+        hint = _("Enter an email address or a phone number.")
+        for name in ("email", "phone"):
+            errors.setdefault(name, [hint])
         raise SubmissionRejected(errors)
 
     with transaction.atomic():

@@ -2,7 +2,13 @@ import json
 import logging
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -45,11 +51,15 @@ def _error(request, form, status: int, errors: dict) -> HttpResponse:
     return _cors(response, form, origin)
 
 
+class NotAnObject(ValueError):
+    pass
+
+
 def _read_body(request: HttpRequest) -> dict:
     if request.content_type == "application/json":
         data = json.loads(request.body.decode("utf-8") or "{}")
         if not isinstance(data, dict):
-            raise ValueError("JSON body must be an object")
+            raise NotAnObject
         return data
     return {
         key: values[0] if len(values) == 1 else values
@@ -57,11 +67,19 @@ def _read_body(request: HttpRequest) -> dict:
     }
 
 
+def _unknown_form(request: HttpRequest) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse({"errors": {"form": [_("No such form.")]}}, status=404)
+    raise Http404(_("No such form."))
+
+
 @csrf_exempt
 @require_http_methods(["POST", "OPTIONS"])
 def capture(request: HttpRequest, key: str) -> HttpResponse:
     """The public endpoint every website's form posts to."""
-    form = get_object_or_404(WebForm, key=key, is_active=True)
+    form = WebForm.objects.filter(key=key, is_active=True).first()
+    if form is None:
+        return _unknown_form(request)
     origin = request.headers.get("Origin")
     if request.method == "OPTIONS":
         return _cors(HttpResponse(status=204), form, origin)
@@ -74,6 +92,10 @@ def capture(request: HttpRequest, key: str) -> HttpResponse:
 
     try:
         data = _read_body(request)
+    except NotAnObject:
+        return _error(
+            request, form, 400, {"body": [_("The JSON body must be an object.")]}
+        )
     except (ValueError, UnicodeDecodeError):
         return _error(request, form, 400, {"body": [_("The body is not valid JSON.")]})
 

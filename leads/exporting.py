@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from .models import Lead
 
@@ -86,7 +87,8 @@ def _cell(value: object) -> object:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
-        return value.isoformat()
+        # The team's own time zone, as on every page and in the API.
+        return timezone.localtime(value).isoformat()
     # Lead data comes from public forms: a spreadsheet must not run a name
     # like "=HYPERLINK(...)" as a formula. A normalised phone number
     # (+84...) is digits only and stays as it is.

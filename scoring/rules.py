@@ -80,8 +80,10 @@ DEFAULT_RULES = Rules(
     window_days=7,
     mql_total=50,
     mql_min_fit=20,
-    warm_at=10,
-    hot_at=30,
+    # Any fresh form post makes a lead warm; a demo request or a webinar
+    # attended this week makes it hot.
+    warm_at=5,
+    hot_at=25,
 )
 
 

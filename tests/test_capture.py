@@ -107,6 +107,38 @@ def test_an_oversized_body_is_refused(client, web_form, settings):
     assert Submission.objects.count() == 0
 
 
+def test_a_missing_contact_says_either_will_do(client, web_form):
+    response = client.post(
+        "/f/ebook/",
+        json.dumps({"email": "an@", "full_name": "An"}),
+        content_type="application/json",
+    )
+
+    errors = response.json()["errors"]
+    assert response.status_code == 400
+    assert errors["email"] == ["Enter a valid email address."]
+    assert errors["phone"] == ["Enter an email address or a phone number."]
+
+
+def test_a_json_body_that_is_not_an_object_is_a_400(client, web_form):
+    response = client.post("/f/ebook/", "[1]", content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"]["body"] == ["The JSON body must be an object."]
+
+
+def test_an_unknown_form_answers_json_to_json(client, web_form):
+    response = client.post(
+        "/f/nope/",
+        "{}",
+        content_type="application/json",
+        HTTP_ACCEPT="application/json",
+    )
+
+    assert response.status_code == 404
+    assert "form" in response.json()["errors"]
+
+
 def test_malformed_json_is_a_400(client, web_form):
     response = client.post("/f/ebook/", "{not json", content_type="application/json")
 

@@ -3,6 +3,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from leads.exporting import EXPORT_COLUMNS
 from leads.models import Lead
@@ -69,7 +70,9 @@ def test_the_export_has_a_header_and_one_row_per_lead(leads):
     assert row["engagement_score"] == str(mai.engagement_score)
     assert row["fit_score"] == str(mai.fit_score)
     assert mai.score > 0
-    assert row["created_at"] == mai.created_at.isoformat()
+    # In the team's time zone (Asia/Ho_Chi_Minh), as the pages show it.
+    assert row["created_at"] == timezone.localtime(mai.created_at).isoformat()
+    assert row["created_at"].endswith("+07:00")
 
 
 def test_the_export_filters_by_level_and_temperature(leads):
