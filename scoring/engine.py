@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date as date_type
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from functools import cached_property, lru_cache
 
 LEVELS = ("iql", "mql", "sql")
 BANT_CRITERIA = ("budget", "authority", "need", "timeline")
@@ -41,7 +42,14 @@ FREE_MAIL_DOMAINS = frozenset(
 
 def fold(text: object) -> str:
     """Lower-case without diacritics, so "Giám đốc" matches "giam doc"."""
-    value = str(text or "").replace("Đ", "D").replace("đ", "d")
+    return _fold(str(text or ""))
+
+
+# Profiles repeat the same few cities, titles and sources across a million
+# leads: folding each distinct value once keeps bulk rescoring cheap.
+@lru_cache(maxsize=65536)
+def _fold(value: str) -> str:
+    value = value.replace("Đ", "D").replace("đ", "d")
     decomposed = unicodedata.normalize("NFD", value)
     return "".join(c for c in decomposed if unicodedata.category(c) != "Mn").lower()
 
@@ -111,7 +119,7 @@ class FitRule:
             return number is not None and _in_range(number, self.low, self.high)
 
         text = fold(value).strip()
-        wanted = [fold(v).strip() for v in self.values]
+        wanted = self._wanted
         if self.operator == "equals":
             return bool(wanted) and text == wanted[0]
         if self.operator == "one_of":
@@ -119,6 +127,10 @@ class FitRule:
         if self.operator == "contains":
             return any(w and w in text for w in wanted)
         raise ValueError(f"unknown fit operator {self.operator!r}")
+
+    @cached_property
+    def _wanted(self) -> tuple[str, ...]:
+        return tuple(fold(v).strip() for v in self.values)
 
 
 def _number(value: object) -> float | None:
@@ -169,6 +181,17 @@ class Rules:
     mql_min_fit: int = 20
     warm_at: float = 10
     hot_at: float = 30
+
+    @cached_property
+    def engagement_by_kind(self) -> dict[str, list[EngagementRule]]:
+        by_kind: dict[str, list[EngagementRule]] = {}
+        for rule in self.engagement:
+            by_kind.setdefault(rule.kind, []).append(rule)
+        for candidates in by_kind.values():
+            # The most specific rule wins: a rule for one document beats the
+            # rule for every download.
+            candidates.sort(key=lambda r: -r.specificity)
+        return by_kind
 
 
 @dataclass(frozen=True)
@@ -268,22 +291,11 @@ def _best_rule(
     return None
 
 
-def _rules_by_kind(rules: Rules) -> dict[str, list[EngagementRule]]:
-    by_kind: dict[str, list[EngagementRule]] = {}
-    for rule in rules.engagement:
-        by_kind.setdefault(rule.kind, []).append(rule)
-    for candidates in by_kind.values():
-        # The most specific rule wins: a rule for one document beats the rule
-        # for every download.
-        candidates.sort(key=lambda r: -r.specificity)
-    return by_kind
-
-
 def score_engagement(
     activity: Iterable[Activity], rules: Rules
 ) -> tuple[float, float, list[ScoreLine]]:
     """Engagement points, recent (temperature) points and their lines."""
-    by_kind = _rules_by_kind(rules)
+    by_kind = rules.engagement_by_kind
     per_rule: dict[str, list[float]] = {}
     counts: dict[str, int] = {}
     rule_of: dict[str, EngagementRule] = {}
