@@ -16,6 +16,7 @@ from typing import TextIO
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
@@ -127,6 +128,9 @@ def demo_seed(*, progress_file: TextIO | None = None) -> DemoReport:
     marketer, created = _demo_user("marketer", superuser=False)
     if created:
         report.users_created.append(marketer.get_username())
+    # The role's group comes with the migrations; adding is idempotent, so a
+    # demo made before the roles existed gets it on the next run.
+    marketer.groups.add(*Group.objects.filter(name="Marketer"))
 
     campaign = _demo_campaign(owner=marketer)
 

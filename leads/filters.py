@@ -2,7 +2,7 @@ import django_filters
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .models import Lead, Level, Temperature
+from .models import Lead, LeadStatus, Level, Temperature
 from .selectors import lead_search, lead_sources
 
 # Only these orderings are accepted from ?sort=; each ends with the primary
@@ -14,6 +14,7 @@ SORTS = {
     "score": ("score", "id"),
     "-engagement": ("-engagement_score", "-id"),
     "-fit": ("-fit_score", "-id"),
+    "-bant": ("-bant_score", "-id"),
 }
 SORT_CHOICES = [
     ("-created", _("Newest first")),
@@ -22,9 +23,19 @@ SORT_CHOICES = [
     ("score", _("Lowest score")),
     ("-engagement", _("Most engaged")),
     ("-fit", _("Best fit")),
+    ("-bant", _("Most BANT")),
 ]
 # Parameters that narrow the list, as opposed to ordering or paging it.
-NARROWING = ("q", "level", "temperature", "source")
+NARROWING = (
+    "q",
+    "level",
+    "status",
+    "temperature",
+    "source",
+    "score_min",
+    "score_max",
+    "bant_min",
+)
 
 
 class LeadFilter(django_filters.FilterSet):
@@ -47,8 +58,22 @@ class LeadFilter(django_filters.FilterSet):
         choices=Temperature.choices,
         empty_label=_("All temperatures"),
     )
+    status = django_filters.ChoiceFilter(
+        label=_("Status"),
+        choices=LeadStatus.choices,
+        empty_label=_("Any status"),
+    )
     source = django_filters.ChoiceFilter(
         label=_("Source"), choices=[], empty_label=_("All sources")
+    )
+    score_min = django_filters.NumberFilter(
+        label=_("Score from"), field_name="score", lookup_expr="gte"
+    )
+    score_max = django_filters.NumberFilter(
+        label=_("Score up to"), field_name="score", lookup_expr="lte"
+    )
+    bant_min = django_filters.NumberFilter(
+        label=_("BANT from"), field_name="bant_score", lookup_expr="gte"
     )
     sort = django_filters.ChoiceFilter(
         label=_("Sort"),
@@ -59,7 +84,17 @@ class LeadFilter(django_filters.FilterSet):
 
     class Meta:
         model = Lead
-        fields = ["q", "level", "temperature", "source", "sort"]
+        fields = [
+            "q",
+            "level",
+            "status",
+            "temperature",
+            "source",
+            "score_min",
+            "score_max",
+            "bant_min",
+            "sort",
+        ]
 
     def __init__(self, data=None, queryset=None, **kwargs):
         super().__init__(data, queryset=queryset, **kwargs)

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
-from .models import Interaction, Lead, LeadQuerySet, LevelChange
+from .models import Bant, Interaction, Lead, LeadQuerySet, LevelChange
 from .normalize import fold_for_search, normalize_phone
 
 # Digits with the separators people type in phone numbers, long enough not
@@ -89,3 +89,12 @@ def lead_level_history(*, lead: Lead) -> list[LevelChange]:
     return list(
         lead.level_changes.select_related("changed_by").order_by("-created_at", "-id")
     )
+
+
+def lead_bant(*, lead: Lead) -> dict[str, Bant]:
+    """What is known of each BANT criterion, by criterion; unknown ones are
+    missing."""
+    return {
+        fact.criterion: fact
+        for fact in Bant.objects.filter(lead=lead).select_related("confirmed_by")
+    }

@@ -156,6 +156,14 @@ class RuleSet(models.Model):
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     activated_at = models.DateTimeField(_("activated"), null=True, blank=True)
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("activated by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
 
     objects = RuleSetQuerySet.as_manager()
 

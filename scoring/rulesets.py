@@ -2,13 +2,16 @@
 
 import json
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from leadcrm.queue import enqueue
 from leads.models import Lead
@@ -34,7 +37,7 @@ COPIED_FIELDS = [
     for f in RuleSet._meta.concrete_fields
     if f.name
     not in {"id", "name", "status", "notes", "based_on", "created_by", "created_at",
-            "activated_at"}
+            "activated_at", "activated_by"}
 ]  # fmt: skip
 
 
@@ -59,6 +62,73 @@ def rule_set_draft(*, base: RuleSet | None = None, by=None, name: str = "") -> R
             rule.rule_set = draft
             rule.save()
     return draft
+
+
+@transaction.atomic
+def rule_set_draft_open(*, by: AbstractBaseUser | None = None) -> RuleSet:
+    """The draft to edit: the newest one, or a new copy of the active rules.
+
+    Continuing the newest draft keeps two people from preparing rival
+    versions unknowingly; the lock on the active version makes two clicks on
+    "Edit rules" open the same draft.
+    """
+    RuleSet.objects.select_for_update().filter(status=RuleSetStatus.ACTIVE).first()
+    draft = RuleSet.objects.filter(status=RuleSetStatus.DRAFT).order_by("-pk").first()
+    if draft is not None:
+        return draft
+
+    draft = rule_set_draft(by=by)
+    logger.info("Rule set draft v%s opened by user %s", draft.pk, _user_id(by))
+    return draft
+
+
+Rule = EngagementRule | FitRule
+
+
+@transaction.atomic
+def rule_set_draft_save(
+    *,
+    draft: RuleSet,
+    rules: Sequence[Rule] = (),
+    removed: Sequence[Rule] = (),
+) -> RuleSet:
+    """Save a draft's settings, its new or changed rules and its removals.
+
+    Everything is validated again here, whoever built the objects. Raises
+    ValidationError when the rule set has left draft meanwhile (activated
+    in another tab): a version in force is never edited.
+    """
+    stored = RuleSet.objects.select_for_update().get(pk=draft.pk)
+    if stored.status != RuleSetStatus.DRAFT:
+        raise ValidationError(_("Only a draft can be edited."), code="not_draft")
+    draft.status = RuleSetStatus.DRAFT
+    draft.full_clean()
+    for rule in rules:
+        rule.rule_set = draft
+        rule.full_clean()
+
+    draft.save()
+    for rule in removed:
+        if rule.pk and rule.rule_set_id == draft.pk:
+            rule.delete()
+    for rule in rules:
+        rule.save()
+    return draft
+
+
+@transaction.atomic
+def rule_set_discard(*, rule_set: RuleSet, by: AbstractBaseUser | None = None) -> None:
+    """Delete a draft with its rules. Versions that scored leads are kept."""
+    stored = RuleSet.objects.select_for_update().get(pk=rule_set.pk)
+    if stored.status != RuleSetStatus.DRAFT:
+        raise ValidationError(_("Only a draft can be discarded."), code="not_draft")
+
+    stored.delete()
+    logger.info("Rule set draft v%s discarded by user %s", rule_set.pk, _user_id(by))
+
+
+def _user_id(user: AbstractBaseUser | None) -> int | None:
+    return getattr(user, "pk", None)
 
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
@@ -138,7 +208,8 @@ def rule_set_activate(*, rule_set: RuleSet, by=None) -> RescoreJob:
     )
     rule_set.status = RuleSetStatus.ACTIVE
     rule_set.activated_at = timezone.now()
-    rule_set.save(update_fields=["status", "activated_at"])
+    rule_set.activated_by = by
+    rule_set.save(update_fields=["status", "activated_at", "activated_by"])
     logger.info(
         "Rule set v%s activated by user %s", rule_set.pk, getattr(by, "pk", None)
     )

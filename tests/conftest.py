@@ -109,3 +109,32 @@ def chromium_browser():
         os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     else:
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    """A signed-up person in a role (a group the migrations create) and/or
+    with single permissions ("leads.move_lead").
+
+    Transactional tests flush the migrations' groups away: they pass
+    `perms` instead of `role`.
+    """
+    from django.contrib.auth.models import Group, Permission
+
+    def make(username, *, role=None, perms=()):
+        user = django_user_model.objects.create_user(
+            username=username, password="a-long-test-password"
+        )
+        if role:
+            user.groups.add(Group.objects.get(name=role))
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            user.user_permissions.add(
+                Permission.objects.get(
+                    content_type__app_label=app_label, codename=codename
+                )
+            )
+        # A fresh instance: permissions are cached on the user object.
+        return django_user_model.objects.get(pk=user.pk)
+
+    return make

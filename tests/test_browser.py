@@ -83,3 +83,55 @@ def test_a_demo_form_post_becomes_a_lead_a_marketer_can_find(
         assert "+84912345678" in profile
         assert "mai.nguyen@example.com" in profile
         assert "vn-growth-2026" in page.content()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_marketer_drafts_previews_and_activates_new_rules(
+    page, live_server, make_user, make_lead
+):
+    from playwright.sync_api import expect
+
+    from leads.models import Lead
+    from leads.services import InteractionData
+    from scoring.models import RuleSet
+
+    make_user("marketer", perms=("scoring.change_ruleset", "leads.view_lead"))
+    for number in range(4):
+        make_lead(
+            email=f"lead{number}@example.com",
+            company="Acme" if number % 2 else "",
+            known_outcome=bool(number % 2),
+            interactions=[InteractionData(kind="demo_request", channel="web_form")],
+            score=True,
+        )
+
+    with screenshot_on_failure(page, "scoring-draft-to-activation"):
+        page.goto(f"{live_server.url}/login/")
+        page.fill("input[name=username]", "marketer")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("main form button[type=submit]")
+        page.wait_for_url("**/leads/")
+
+        page.click("nav >> text=Scoring")
+        page.wait_for_url("**/scoring/")
+        expect(page.locator("h1")).to_have_text("Scoring")
+        page.click("text=Edit rules")
+        page.wait_for_url("**/scoring/draft/*/")
+
+        page.fill("#id_mql_total", "60")
+        page.click("button[value=preview]")
+        page.wait_for_url("**/scoring/draft/*/preview/")
+        expect(page.locator("#preview-coverage")).to_contain_text("all 4 leads")
+        expect(page.locator("#draft-auc")).to_contain_text("1.000")
+
+        # The activation asks for confirmation first.
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.click("text=Activate and rescore")
+        page.wait_for_url("**/scoring/")
+        expect(page.locator(".alert-success")).to_contain_text("are in force")
+        expect(page.locator("#rescore-jobs")).to_contain_text("Done")
+
+    rule_set = RuleSet.objects.active()
+    assert rule_set.mql_total == 60
+    assert set(Lead.objects.values_list("score_version", flat=True)) == {rule_set.pk}

@@ -222,8 +222,10 @@ def test_the_list_runs_the_same_queries_for_5_or_60_leads(
     for number in range(55):
         make_lead(email=f"b{number}@example.com", company="Acme", score=True)
 
-    # Session, user, the source choices, the count and the page of leads.
-    with django_assert_num_queries(5):
+    # Session, user, the user's own and group permissions (the navbar offers
+    # Scoring to those who may use it), the source choices, the count and
+    # the page of leads.
+    with django_assert_num_queries(7):
         logged_in.get(LIST_URL, {"sort": "-score"})
     assert list_queries() == few
 
@@ -361,3 +363,306 @@ def test_the_thanks_page_thanks_without_crm_navigation(client, web_form):
 )
 def test_breakdown_rules_read_as_words(line, words):
     assert score_rule_label(line) == words
+
+
+# --- score, BANT and stage actions on the lead page -------------------------
+
+STAGE_URLS = ("leads:recycle", "leads:disqualify", "leads:reopen", "leads:move")
+
+
+@pytest.fixture
+def rep(make_user):
+    return make_user("rep", role="Sales rep")
+
+
+@pytest.fixture
+def rep_client(client, rep):
+    client.force_login(rep)
+    return client
+
+
+def _mql_lead(make_lead):
+    lead = make_lead(
+        email="an@vinatech.vn",
+        phone="0912345678",
+        full_name="Nguyễn Văn An",
+        company="VinaTech",
+        interactions=[_visit(InteractionKind.DEMO_REQUEST)],
+        score=True,
+    )
+    assert lead.level == "mql"
+    return lead
+
+
+def _bant_url(lead, criterion: str) -> str:
+    return reverse("leads:bant_confirm", args=[lead.pk, criterion])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_confirming_budget_need_and_timeline_on_the_lead_page_makes_an_sql(
+    client, make_user, make_lead
+):
+    rep = make_user("rep", perms=("leads.view_lead", "leads.change_bant"))
+    client.force_login(rep)
+    lead = _mql_lead(make_lead)
+    soon = timezone.localdate() + timedelta(days=30)
+
+    budget = client.post(
+        _bant_url(lead, "budget"),
+        {"bant-budget-amount": "120000000", "bant-budget-currency": "vnd"},
+    )
+    client.post(_bant_url(lead, "need"), {"bant-need-need": "Replace spreadsheets"})
+    lead.refresh_from_db()
+    level_before_timeline = lead.level
+    client.post(_bant_url(lead, "timeline"), {"bant-timeline-date": soon.isoformat()})
+
+    assert budget.status_code == 302
+    assert budget["Location"] == f"{lead.get_absolute_url()}#bant"
+    assert level_before_timeline == "mql"  # two criteria of the three needed
+    lead.refresh_from_db()
+    assert lead.level == "sql"
+    assert lead.level_changes.first().rule == "sql_bant_confirmed"
+    facts = {fact.criterion: fact for fact in lead.bant.all()}
+    assert facts["budget"].currency == "VND"
+    assert {fact.status for fact in facts.values()} == {"confirmed"}
+    assert {fact.confirmed_by for fact in facts.values()} == {rep}
+    html = client.get(lead.get_absolute_url()).content.decode()
+    assert html.count("Confirmed by sales") == 3
+    assert "120,000,000 VND" in html
+    assert "Replace spreadsheets" in html
+    assert f"rules v{lead.score_version}" in html
+
+
+@pytest.mark.django_db
+def test_the_bant_card_shows_what_is_unknown_stated_and_confirmed(
+    rep_client, make_lead, admin_user
+):
+    from decimal import Decimal
+
+    lead = make_lead(
+        email="an@example.com",
+        bant={"budget": {"amount": Decimal("80000000"), "currency": "VND"}},
+    )
+    lead_bant_set(
+        lead_id=lead.pk, criterion="need", confirmed=True, by=admin_user, text="CRM"
+    )
+    score_recompute(lead_id=lead.pk)
+
+    response = rep_client.get(lead.get_absolute_url())
+
+    rows = {row.criterion: row for row in response.context["bant_rows"]}
+    assert rows["budget"].fact.status == "stated"
+    assert rows["budget"].points == 5
+    assert rows["need"].points == 15
+    assert rows["authority"].fact is None
+    html = response.content.decode()
+    assert "Stated by the lead" in html
+    assert "Confirmed by sales" in html
+    assert html.count("Unknown</span>") == 2
+    assert "80,000,000 VND" in html
+    assert admin_user.get_username() in html
+    # The rep may confirm: the budget form starts from what the lead stated.
+    assert 'name="bant-budget-amount"' in html
+    assert 'value="80000000.00"' in html
+
+
+@pytest.mark.django_db
+def test_a_confirmation_missing_its_value_shows_the_error_and_saves_nothing(
+    rep_client, make_lead
+):
+    lead = _mql_lead(make_lead)
+
+    response = rep_client.post(
+        _bant_url(lead, "budget"),
+        {"bant-budget-amount": "", "bant-budget-currency": ""},
+    )
+
+    assert response.status_code == 200
+    form = {row.criterion: row.form for row in response.context["bant_rows"]}["budget"]
+    assert "amount" in form.errors and "currency" in form.errors
+    assert 'class="collapse show" id="bant-budget-panel"' in response.content.decode()
+    assert not lead.bant.exists()
+
+
+@pytest.mark.django_db
+def test_confirming_bant_needs_the_permission(logged_in, make_lead, make_user, client):
+    lead = _mql_lead(make_lead)
+    data = {"bant-need-need": "CRM"}
+
+    outsider = logged_in.post(_bant_url(lead, "need"), data)
+    page = logged_in.get(lead.get_absolute_url()).content.decode()
+    client.force_login(make_user("mai", role="Marketer"))
+    marketer = client.post(_bant_url(lead, "need"), data)
+
+    assert outsider.status_code == marketer.status_code == 403
+    assert not lead.bant.exists()
+    assert 'name="bant-need-need"' not in page
+    assert "Unknown" in page  # the card itself is for everyone who sees the lead
+
+
+@pytest.mark.django_db
+def test_an_unknown_criterion_is_404(rep_client, make_lead):
+    lead = _mql_lead(make_lead)
+
+    assert rep_client.post(_bant_url(lead, "mood"), {}).status_code == 404
+
+
+@pytest.mark.django_db
+def test_recycle_disqualify_and_reopen_from_the_lead_page(rep_client, rep, make_lead):
+    lead = _mql_lead(make_lead)
+    url = lead.get_absolute_url()
+
+    recycled = rep_client.post(
+        reverse("leads:recycle", args=[lead.pk]),
+        {"recycle-reason_code": "not_now", "recycle-note": "Next quarter"},
+        follow=True,
+    )
+    lead.refresh_from_db()
+    level_after_recycle = lead.level
+    rep_client.post(
+        reverse("leads:disqualify", args=[lead.pk]),
+        {"disqualify-reason_code": "duplicate"},
+    )
+    disqualified_page = rep_client.get(url).content.decode()
+    rep_client.post(reverse("leads:reopen", args=[lead.pk]), {"reopen-note": "Back"})
+
+    assert recycled.redirect_chain == [(f"{url}#stage", 302)]
+    assert "Recycled to nurture." in recycled.content.decode()
+    assert level_after_recycle == "iql"
+    assert reverse("leads:reopen", args=[lead.pk]) in disqualified_page
+    assert reverse("leads:disqualify", args=[lead.pk]) not in disqualified_page
+    lead.refresh_from_db()
+    assert lead.status == "open"
+    history = list(lead.level_changes.values_list("action", "reason_code", "reason"))
+    assert history[:3] == [
+        ("reopen", "", "Back"),
+        ("disqualify", "duplicate", ""),
+        ("recycle", "not_now", "Next quarter"),
+    ]
+    by_hand = lead.level_changes.exclude(action="automatic")
+    assert set(by_hand.values_list("changed_by", flat=True)) == {rep.pk}
+
+
+@pytest.mark.django_db
+def test_a_refused_stage_change_shows_why_on_its_form(rep_client, make_lead):
+    lead = _mql_lead(make_lead)
+
+    backwards = rep_client.post(
+        reverse("leads:move", args=[lead.pk]), {"move-to_level": "iql"}
+    )
+    other = rep_client.post(
+        reverse("leads:recycle", args=[lead.pk]),
+        {"recycle-reason_code": "other", "recycle-note": " "},
+    )
+    forwards = rep_client.post(
+        reverse("leads:move", args=[lead.pk]), {"move-to_level": "sql"}
+    )
+
+    assert backwards.status_code == other.status_code == 200
+    assert backwards.context["move_form"].errors["reason_code"] == ["Choose a reason."]
+    assert 'class="collapse show" id="move-panel"' in backwards.content.decode()
+    assert other.context["recycle_form"].errors["note"] == [
+        "Say why, when the reason is Other."
+    ]
+    assert forwards.status_code == 302
+    lead.refresh_from_db()
+    assert lead.level == "sql"
+    assert lead.level_changes.first().action == "move"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", STAGE_URLS)
+def test_stage_actions_need_the_permission(logged_in, make_lead, name):
+    lead = _mql_lead(make_lead)
+    changes = lead.level_changes.count()
+    data = {
+        "recycle-reason_code": "no_budget",
+        "disqualify-reason_code": "spam",
+        "move-to_level": "sql",
+    }
+
+    response = logged_in.post(reverse(name, args=[lead.pk]), data)
+
+    assert response.status_code == 403
+    lead.refresh_from_db()
+    assert (lead.level, lead.status) == ("mql", "open")
+    assert lead.level_changes.count() == changes
+    assert 'id="stage"' not in logged_in.get(lead.get_absolute_url()).content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", [*STAGE_URLS, "leads:bant_confirm"])
+def test_actions_on_a_lead_out_of_sight_are_404(
+    rep_client, make_lead, monkeypatch, name
+):
+    lead = _mql_lead(make_lead)
+    args = ["budget"] if name == "leads:bant_confirm" else []
+
+    missing = rep_client.post(reverse(name, args=[999999, *args]), {})
+    monkeypatch.setattr(LeadQuerySet, "visible_to", lambda self, user: self.none())
+    hidden = rep_client.post(reverse(name, args=[lead.pk, *args]), {})
+
+    assert missing.status_code == hidden.status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_breakdown_names_its_rules_version_and_warns_when_stale(
+    logged_in, make_lead
+):
+    from scoring.models import RuleSet
+
+    scored = make_lead(email="an@example.com", company="Acme", score=True)
+    unscored = make_lead(email="binh@example.com")
+
+    scored_html = logged_in.get(scored.get_absolute_url()).content.decode()
+    unscored_html = logged_in.get(unscored.get_absolute_url()).content.decode()
+
+    assert scored.score_version == RuleSet.objects.active().pk
+    assert f"scored with rules v{scored.score_version}" in " ".join(scored_html.split())
+    assert 'id="score-stale"' not in scored_html
+    assert 'id="score-stale"' in unscored_html
+
+
+# --- list filters ------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_filters_narrow_by_score_range_bant_and_status(
+    logged_in, make_lead, admin_user
+):
+    engaged = make_lead(
+        email="engaged@example.com",
+        full_name="Engaged",
+        company="Acme",
+        interactions=[_visit(InteractionKind.DEMO_REQUEST)],
+        score=True,
+    )
+    make_lead(email="quiet@example.com", full_name="Quiet", score=True)
+    qualified = make_lead(email="bant@example.com", full_name="Qualified")
+    lead_bant_set(
+        lead_id=qualified.pk, criterion="need", confirmed=True, by=admin_user, text="x"
+    )
+    qualified = score_recompute(lead_id=qualified.pk)
+    lead_disqualify(lead_id=engaged.pk, by=admin_user, reason_code="spam")
+    engaged.refresh_from_db()
+    assert engaged.score > 50 > qualified.score
+
+    assert _names(logged_in.get(LIST_URL, {"score_min": 50})) == ["Engaged"]
+    assert "Engaged" not in _names(logged_in.get(LIST_URL, {"score_max": 49}))
+    assert _names(logged_in.get(LIST_URL, {"bant_min": 1})) == ["Qualified"]
+    assert _names(logged_in.get(LIST_URL, {"status": "disqualified"})) == ["Engaged"]
+    assert "Engaged" not in _names(logged_in.get(LIST_URL, {"status": "open"}))
+    narrowed = logged_in.get(LIST_URL, {"score_min": 1000}).content.decode()
+    assert "No leads match these filters" in narrowed
+
+
+@pytest.mark.django_db
+def test_the_list_sorts_by_bant(logged_in, make_lead, admin_user):
+    make_lead(email="a@example.com", full_name="No BANT", score=True)
+    lead = make_lead(email="b@example.com", full_name="Some BANT")
+    lead_bant_set(
+        lead_id=lead.pk, criterion="need", confirmed=True, by=admin_user, text="x"
+    )
+    score_recompute(lead_id=lead.pk)
+
+    assert _names(logged_in.get(LIST_URL, {"sort": "-bant"}))[0] == "Some BANT"
