@@ -6,6 +6,8 @@ same result. One lead and a million go through the same engine; the bulk
 path only aggregates the log in SQL and writes in batches.
 """
 
+import csv
+import io
 import json
 import logging
 from collections import defaultdict
@@ -245,39 +247,50 @@ def _write_scores(rows, rules: engine.Rules, now: datetime) -> None:
 
 
 def _write_scores_postgres(rows, rules: engine.Rules, now: datetime) -> None:
-    from psycopg2.extras import execute_values
-
-    version = rules.version or None
-    values = [
-        (
-            lead_id,
-            result.total,
-            result.engagement,
-            result.fit,
-            result.bant,
-            result.temperature,
-            json.dumps(_breakdown(result), ensure_ascii=False),
-            result.level,
-            version,
-            now,
+    """COPY the batch's scores into a temporary table, then one UPDATE joins
+    it: several times cheaper than a VALUES list or bulk_update's CASEs."""
+    version = "" if not rules.version else str(rules.version)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for lead_id, result in rows:
+        writer.writerow(
+            (
+                lead_id,
+                result.total,
+                result.engagement,
+                result.fit,
+                result.bant,
+                result.temperature,
+                json.dumps(_breakdown(result), ensure_ascii=False),
+                result.level,
+                version,
+            )
         )
-        for lead_id, result in rows
-    ]
-    # One UPDATE ... FROM (VALUES ...) a batch: far cheaper than the CASE
-    # expressions bulk_update builds.
-    sql = f"""
-        UPDATE {Lead._meta.db_table} AS l SET
-            score = v.score, engagement_score = v.engagement, fit_score = v.fit,
-            bant_score = v.bant, temperature = v.temperature,
-            score_breakdown = v.breakdown::jsonb, level = v.level,
-            score_version = v.version, scored_at = v.scored_at,
-            score_stale = false
-        FROM (VALUES %s) AS v(id, score, engagement, fit, bant, temperature,
-                              breakdown, level, version, scored_at)
-        WHERE l.id = v.id
-    """
+    buffer.seek(0)
+
     with connection.cursor() as cursor:
-        execute_values(cursor, sql, values, page_size=len(values))
+        cursor.execute(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS scoring_batch ("
+            " id bigint, score integer, engagement integer, fit integer,"
+            " bant integer, temperature varchar(8), breakdown jsonb,"
+            " level varchar(8), version integer) ON COMMIT DELETE ROWS"
+        )
+        cursor.cursor.copy_expert(
+            "COPY scoring_batch FROM STDIN WITH (FORMAT csv)", buffer
+        )
+        cursor.execute(
+            f"""
+            UPDATE {Lead._meta.db_table} AS l SET
+                score = b.score, engagement_score = b.engagement,
+                fit_score = b.fit, bant_score = b.bant,
+                temperature = b.temperature, score_breakdown = b.breakdown,
+                level = b.level, score_version = b.version, scored_at = %s,
+                score_stale = false
+            FROM scoring_batch AS b
+            WHERE l.id = b.id
+            """,
+            [now],
+        )
 
 
 def score_sweep_stale(*, limit: int = 5000) -> int:
