@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from leadcrm.queue import enqueue
 from leads.models import Channel
+from leads.normalize import storable_text
 from leads.services import (
     PROFILE_FIELDS,
     UTM_KEYS,
@@ -48,13 +49,13 @@ def clean_payload(raw: Mapping[str, object]) -> dict[str, str | list[str]]:
     """Keep string values only, trimmed to a sane size, without control fields."""
     payload: dict[str, str | list[str]] = {}
     for key, value in raw.items():
-        key = str(key)[:100]
+        key = storable_text(str(key))[:100]
         if key in CONTROL_FIELDS:
             continue
         if isinstance(value, list):
-            payload[key] = [str(v)[:2000] for v in value[:20]]
+            payload[key] = [storable_text(str(v))[:2000] for v in value[:20]]
         elif value is not None:
-            payload[key] = str(value)[:2000]
+            payload[key] = storable_text(str(value))[:2000]
     return payload
 
 
@@ -86,21 +87,20 @@ def submission_receive(
         )
 
     payload = clean_payload(data)
-    _email, _phone, errors = identity_errors(
+    email, phone, errors = identity_errors(
         email=_first(payload.get("email")), phone=_first(payload.get("phone"))
     )
-    email_ok = _first(payload.get("email")) and "email" not in errors
-    phone_ok = _first(payload.get("phone")) and "phone" not in errors
-    if not (email_ok or phone_ok):
+    if not (email or phone):
         # Say that either will do, next to whichever field is missing.
         hint = _("Enter an email address or a phone number.")
         for name in ("email", "phone"):
             errors.setdefault(name, [hint])
         raise SubmissionRejected(errors)
 
-    with transaction.atomic():
-        submission = Submission.objects.create(form=form, payload=payload, **meta)
-        transaction.on_commit(lambda: _enqueue_processing(submission.pk))
+    # A single INSERT commits by itself; on_commit then runs at once, or
+    # after the caller's transaction when there is one.
+    submission = Submission.objects.create(form=form, payload=payload, **meta)
+    transaction.on_commit(lambda: _enqueue_processing(submission.pk))
 
     return submission
 
@@ -197,6 +197,18 @@ def submission_process(*, submission_id: int) -> Submission | None:
     if not _claim_attempt(submission_id):
         return Submission.objects.filter(pk=submission_id).first()
 
+    try:
+        return _process(submission_id)
+    except Exception as exc:
+        # Kept for the person who reads a submission that never went
+        # through; the attempt is retried until MAX_ATTEMPTS.
+        Submission.objects.filter(pk=submission_id).update(
+            error=f"{type(exc).__name__}: {exc}"[:1000]
+        )
+        raise
+
+
+def _process(submission_id: int) -> Submission:
     with transaction.atomic():
         submission = (
             Submission.objects.select_for_update()
@@ -252,7 +264,9 @@ def _claim_attempt(submission_id: int) -> bool:
         submission.attempts += 1
         if submission.attempts > MAX_ATTEMPTS:
             submission.status = SubmissionStatus.FAILED
-            submission.error = f"Gave up after {MAX_ATTEMPTS} attempts."
+            submission.error = f"Gave up after {MAX_ATTEMPTS} attempts. " + (
+                submission.error
+            )
             logger.error("Submission %s failed %s times", submission.pk, MAX_ATTEMPTS)
         submission.save(update_fields=["attempts", "status", "error"])
 

@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from .models import WebForm
+from .selectors import active_form
 from .services import SubmissionRejected, submission_receive
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def _unknown_form(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["POST", "OPTIONS"])
 def capture(request: HttpRequest, key: str) -> HttpResponse:
     """The public endpoint every website's form posts to."""
-    form = WebForm.objects.filter(key=key, is_active=True).first()
+    form = active_form(key)
     if form is None:
         return _unknown_form(request)
     origin = request.headers.get("Origin")
@@ -96,7 +97,7 @@ def capture(request: HttpRequest, key: str) -> HttpResponse:
         return _error(
             request, form, 400, {"body": [_("The JSON body must be an object.")]}
         )
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return _error(request, form, 400, {"body": [_("The body is not valid JSON.")]})
 
     try:

@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import generics, serializers, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from campaigns.models import Campaign
@@ -147,6 +148,8 @@ class LeadListCreateView(generics.ListCreateAPIView):
         return LeadSerializer
 
     def create(self, request, *args, **kwargs):
+        if not request.user.has_perm("leads.add_lead"):
+            raise PermissionDenied(_("You may not add leads."))
         serializer = LeadCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
 
@@ -154,6 +157,9 @@ class LeadListCreateView(generics.ListCreateAPIView):
         try:
             result = lead_ingest(data=data, interactions=[interaction])
         except DjangoValidationError as exc:
+            if "idempotency_key" in getattr(exc, "error_dict", {}):
+                # The key already names another person's record.
+                return Response(_field_errors(exc), status=status.HTTP_409_CONFLICT)
             raise serializers.ValidationError(_field_errors(exc)) from exc
 
         # Rescoring ran after the ingest committed; answer with its result.

@@ -44,12 +44,14 @@ class LeadQuerySet(models.QuerySet):
         """The one place that decides which leads a user may see.
 
         Every page, API endpoint, export and search filters through here.
-        Roles narrow this when the sales hand-off arrives; until then every
-        active staff member of the CRM sees every lead.
+        A user needs a role (a group giving leads.view_lead) to see leads;
+        the sales hand-off narrows sales reps to their own leads.
         """
         if not user.is_authenticated or not user.is_active:
             return self.none()
-        return self
+        if user.is_superuser or user.has_perm("leads.view_lead"):
+            return self
+        return self.none()
 
 
 class Lead(models.Model):

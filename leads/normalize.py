@@ -63,6 +63,8 @@ def normalize_email(raw: str | None) -> str:
         ) from exc
 
     email = f"{local}@{domain}"
+    if len(email) > 254:
+        raise ValidationError(_("The email address is too long."), code="too_long")
     validate_email(email)
     return email
 
@@ -115,8 +117,9 @@ def normalize_name(raw: str | None) -> str:
     if raw is None:
         return ""
     value = _INNER_SPACE.sub(" ", unicodedata.normalize("NFC", str(raw)))
+    # Invisible characters, and lone surrogates that no database can store.
     value = "".join(
-        char for char in value if unicodedata.category(char) not in {"Cc", "Cf"}
+        char for char in value if unicodedata.category(char) not in {"Cc", "Cf", "Cs"}
     )
     return _INNER_SPACE.sub(" ", value).strip()
 
@@ -129,3 +132,29 @@ def fold_for_search(*parts: str) -> str:
     decomposed = unicodedata.normalize("NFD", text)
     stripped = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
     return _INNER_SPACE.sub(" ", stripped.lower()).strip()
+
+
+# NUL and lone surrogates cannot be stored in PostgreSQL text or jsonb.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+MAX_JSON_DEPTH = 8
+
+
+def storable_text(value: str) -> str:
+    return _UNSTORABLE.sub("", value)
+
+
+def clean_json(value: object, *, depth: int = 0) -> object:
+    """Free-form data (custom fields, interaction details) made storable:
+    no NUL or lone surrogates, and nested no deeper than MAX_JSON_DEPTH."""
+    if depth > MAX_JSON_DEPTH:
+        raise ValidationError(_("The data is nested too deeply."), code="too_deep")
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, dict):
+        return {
+            storable_text(str(key)): clean_json(item, depth=depth + 1)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [clean_json(item, depth=depth + 1) for item in value]
+    return value

@@ -10,8 +10,8 @@ interactions idempotently.
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from datetime import date as date_type
-from datetime import datetime
 from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -25,6 +25,7 @@ from .models import (
     BantCriterion,
     BantStatus,
     Interaction,
+    InteractionKind,
     Lead,
     LeadStatus,
     Level,
@@ -32,7 +33,14 @@ from .models import (
     ReasonCode,
     StageAction,
 )
-from .normalize import fold_for_search, normalize_email, normalize_name, normalize_phone
+from .normalize import (
+    clean_json,
+    fold_for_search,
+    normalize_email,
+    normalize_name,
+    normalize_phone,
+    storable_text,
+)
 from .signals import lead_changed
 
 logger = logging.getLogger(__name__)
@@ -55,6 +63,7 @@ UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content
 # A unique constraint lost to a concurrent insert is retried this many times;
 # the retry finds the row the other transaction committed.
 _RACE_RETRIES = 3
+EARLIEST_INTERACTION = datetime(1990, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,30 @@ def identity_errors(*, email: str, phone: str) -> tuple[str, str, dict[str, list
     return clean["email"], clean["phone"], errors
 
 
+def _max_length(name: str) -> int:
+    return Lead._meta.get_field(name).max_length
+
+
+def interaction_data_clean(item: InteractionData, now: datetime) -> InteractionData:
+    """Interaction times must be plausible: decay and windows are computed
+    from them, and a date centuries away would poison every batch."""
+    if item.kind not in InteractionKind.values:
+        raise ValidationError({"kind": _("Unknown interaction kind.")})
+    when = item.occurred_at or now
+    if when < EARLIEST_INTERACTION or when > now + timedelta(days=1):
+        raise ValidationError(
+            {"occurred_at": _("The interaction's time is not plausible.")}
+        )
+    if item.idempotency_key and len(item.idempotency_key) > 200:
+        raise ValidationError({"idempotency_key": _("The key is too long.")})
+    return replace(
+        item,
+        occurred_at=when,
+        subject=normalize_name(item.subject)[:200],
+        details=clean_json(dict(item.details)),
+    )
+
+
 def lead_data_clean(data: LeadData) -> LeadData:
     """Normalise a LeadData or raise ValidationError with field errors.
 
@@ -137,16 +170,21 @@ def lead_data_clean(data: LeadData) -> LeadData:
     sink the submission: the bad value is kept in the custom data.
     """
     email, phone, errors = identity_errors(email=data.email, phone=data.phone)
-    external_id = normalize_name(data.external_id)
+    external_id = normalize_name(data.external_id)[: _max_length("external_id")]
     if not (email or phone or external_id):
         if not errors:
             errors["email"] = [_("Enter an email address or a phone number.")]
         raise ValidationError(errors)
 
-    custom = dict(data.custom)
+    custom = clean_json(dict(data.custom))
     for name in errors:
-        custom[f"invalid_{name}"] = str(getattr(data, name))[:254]
-    names = {name: normalize_name(getattr(data, name)) for name in PROFILE_FIELDS}
+        custom[f"invalid_{name}"] = storable_text(str(getattr(data, name)))[:254]
+    # A value longer than its column is cut, not refused: a long job title
+    # must not lose the person who typed it.
+    names = {
+        name: normalize_name(getattr(data, name))[: _max_length(name)]
+        for name in PROFILE_FIELDS
+    }
     if not names["full_name"]:
         names["full_name"] = " ".join(
             part for part in (names["first_name"], names["last_name"]) if part
@@ -179,6 +217,8 @@ def lead_ingest(
     in batches at the end instead of one task per lead).
     """
     clean = lead_data_clean(data)
+    now = timezone.now()
+    interactions = [interaction_data_clean(item, now) for item in interactions]
 
     for attempt in range(1, _RACE_RETRIES + 1):
         try:
@@ -218,6 +258,11 @@ def _ingest_once(
             .get()
         )
         lead = Lead.objects.select_for_update().get(pk=lead_id)
+        if _other_person(lead, clean):
+            raise ValidationError(
+                {"idempotency_key": _("This key was already used for another person.")},
+                code="idempotency_conflict",
+            )
         updated = _merge_into(lead, clean)
         return IngestResult(
             lead=lead, created=False, interactions_created=0, updated_fields=updated
@@ -251,6 +296,15 @@ def _ingest_once(
         interactions_created=len(new),
         updated_fields=updated,
     )
+
+
+def _other_person(lead: Lead, clean: LeadData) -> bool:
+    """Whether known identities of the lead and the data disagree."""
+    return any(
+        getattr(clean, name) and getattr(lead, name)
+        and getattr(clean, name) != getattr(lead, name)
+        for name in ("email", "phone", "external_id")
+    )  # fmt: skip
 
 
 def _find_lead(clean: LeadData) -> Lead | None:

@@ -6,10 +6,18 @@ logger = logging.getLogger(__name__)
 
 
 def rescore_changed_lead(sender, *, lead_id: int, **kwargs) -> None:
+    from celery import current_task
+
+    from .services import rescore_if_stale
     from .tasks import recompute_lead
 
-    # If the broker is down the lead stays marked stale and the periodic
-    # sweeper rescores it later.
+    # Inside a worker's task (a form post being processed) the lead is
+    # scored right away: queued behind a backlog of posts, its level would
+    # wait for all of them. Elsewhere the work goes to a worker; if the
+    # broker is down the lead stays stale and the sweeper rescores it.
+    if current_task and not current_task.request.called_directly:
+        rescore_if_stale(lead_id=lead_id)
+        return
     enqueue(recompute_lead, lead_id)
 
 

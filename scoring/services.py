@@ -128,6 +128,17 @@ def score_recompute(*, lead_id: int, now: datetime | None = None) -> Lead | None
     return Lead.objects.get(pk=lead_id)
 
 
+def rescore_if_stale(*, lead_id: int) -> bool:
+    """Rescore a lead unless a recompute already ran since it last changed.
+
+    A burst of posts about one person queues a task each; the first scores
+    everything they added and the rest find nothing to do.
+    """
+    if not Lead.objects.filter(pk=lead_id, score_stale=True).exists():
+        return False
+    return bool(rescore_one(lead_id=lead_id).scored)
+
+
 def rescore_one(*, lead_id: int, now: datetime | None = None) -> "BatchOutcome":
     """One lead goes down the bulk path as a batch of one, so a lead scores
     the same whichever way it is rescored."""

@@ -6,7 +6,7 @@ from . import rulesets, services
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), max_retries=5)
 def recompute_lead(lead_id: int) -> None:
-    services.rescore_one(lead_id=lead_id)
+    services.rescore_if_stale(lead_id=lead_id)
 
 
 @shared_task

@@ -18,6 +18,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _english():
+    """Each test starts in English: a request in Vietnamese leaves its
+    language active in the thread after the response."""
+    from django.utils import translation
+
+    translation.activate("en")
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery(settings):
     """Unit tests run tasks in-process; worker tests opt out explicitly."""
     from leadcrm.celery import app
@@ -29,9 +40,19 @@ def _eager_celery(settings):
 
 @pytest.fixture
 def user(django_user_model):
-    return django_user_model.objects.create_user(
+    """A marketer: sees and adds leads (groups vanish in the flush between
+    transactional tests, so the permissions are given directly)."""
+    from django.contrib.auth.models import Permission
+
+    marketer = django_user_model.objects.create_user(
         username="marketer", password="a-long-test-password", is_staff=False
     )
+    marketer.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="leads", codename__in=["view_lead", "add_lead"]
+        )
+    )
+    return marketer
 
 
 @pytest.fixture

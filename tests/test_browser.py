@@ -36,13 +36,13 @@ def screenshot_on_failure(page, name: str):
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_a_demo_form_post_becomes_a_lead_a_marketer_can_find(
-    page, live_server, demo_web_form, django_user_model, make_lead
+    page, live_server, demo_web_form, make_user, make_lead
 ):
     # Imported here so that a missing Playwright skips (or fails in CI) the
     # test through its marker instead of breaking collection.
     from playwright.sync_api import expect
 
-    django_user_model.objects.create_user(username="marketer", password=PASSWORD)
+    make_user("marketer", perms=("leads.view_lead",))
     make_lead(email="binh@example.com", full_name="Trần Văn Bình")
 
     with screenshot_on_failure(page, "demo-form-to-lead"):

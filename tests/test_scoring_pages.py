@@ -111,7 +111,7 @@ def test_the_migration_gives_each_role_its_permissions():
     assert {"leads.view_lead", "leads.move_lead", "leads.change_bant"} <= rep
     assert not any(p.startswith("scoring.") for p in rep)
     assert "leads.change_lead" not in rep
-    assert manager == rep | {"leads.change_lead"}
+    assert manager == rep | {"leads.add_lead", "leads.change_lead"}
 
 
 @pytest.mark.django_db

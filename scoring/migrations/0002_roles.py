@@ -18,6 +18,7 @@ SALES_REP = (
 ROLES = {
     "Marketer": (
         "leads.view_lead",
+        "leads.add_lead",
         "leads.change_lead",
         "leads.move_lead",
         "scoring.view_ruleset",
@@ -32,7 +33,7 @@ ROLES = {
         "scoring.view_rescorejob",
     ),
     "Sales rep": SALES_REP,
-    "Sales manager": (*SALES_REP, "leads.change_lead"),
+    "Sales manager": (*SALES_REP, "leads.add_lead", "leads.change_lead"),
 }
 
 
