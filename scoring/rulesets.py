@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from leadcrm.queue import enqueue
 from leads.models import Lead
@@ -214,7 +215,9 @@ def rule_set_activate(*, rule_set: RuleSet, by=None) -> RescoreJob:
         "Rule set v%s activated by user %s", rule_set.pk, getattr(by, "pk", None)
     )
 
-    return rescore_job_start(rule_set=rule_set, reason="rules changed", by=by)
+    return rescore_job_start(
+        rule_set=rule_set, reason=gettext_noop("rules changed"), by=by
+    )
 
 
 def rescore_job_start(*, rule_set: RuleSet, reason: str, by=None) -> RescoreJob:
@@ -322,4 +325,6 @@ def rescore_all_nightly() -> RescoreJob | None:
     if rule_set is None:
         return None
     with transaction.atomic():
-        return rescore_job_start(rule_set=rule_set, reason="nightly refresh")
+        return rescore_job_start(
+            rule_set=rule_set, reason=gettext_noop("nightly refresh")
+        )
