@@ -27,6 +27,13 @@ class LeadListView(LoginRequiredMixin, ListView):
     context_object_name = "leads"
     paginate_by = 50
 
+    def paginate_queryset(self, queryset, page_size):
+        # A page past the end (a bookmark, a list that shrank) shows the
+        # last page instead of an error.
+        paginator = self.get_paginator(queryset, page_size)
+        page = paginator.get_page(self.request.GET.get("page"))
+        return paginator, page, page.object_list, page.has_other_pages()
+
     def get_queryset(self):
         self.filterset = LeadFilter(
             self.request.GET or None,

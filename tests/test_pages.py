@@ -666,3 +666,24 @@ def test_the_list_sorts_by_bant(logged_in, make_lead, admin_user):
     score_recompute(lead_id=lead.pk)
 
     assert _names(logged_in.get(LIST_URL, {"sort": "-bant"}))[0] == "Some BANT"
+
+
+@pytest.mark.django_db
+def test_a_page_past_the_end_shows_the_last_page(client, user, make_lead):
+    make_lead(email="only@example.com")
+    client.force_login(user)
+
+    response = client.get("/leads/?page=99")
+
+    assert response.status_code == 200
+    assert b"only@example.com" in response.content
+
+
+@pytest.mark.django_db
+def test_level_history_names_its_rule_in_words(client, user, make_lead):
+    lead = make_lead(email="only@example.com")
+    client.force_login(user)
+
+    response = client.get(f"/leads/{lead.pk}/")
+
+    assert "contact details known" in response.content.decode()

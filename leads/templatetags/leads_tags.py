@@ -1,6 +1,7 @@
 from django import template
 from django.core.exceptions import FieldDoesNotExist
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from leads.models import BantCriterion, InteractionKind, Lead, Level, Temperature
 
@@ -61,3 +62,16 @@ def score_part_label(part: str) -> str:
     return {"engagement": _("Engagement"), "fit": _("Fit"), "bant": _("BANT")}.get(
         part, part
     )
+
+
+LEVEL_RULES = {
+    "contact_details_known": gettext_lazy("contact details known"),
+    "mql_threshold": gettext_lazy("score and fit reached the MQL thresholds"),
+    "sql_bant_confirmed": gettext_lazy("BANT confirmed by sales"),
+}
+
+
+@register.filter
+def level_rule_label(rule: str) -> str:
+    """The automatic rule behind a level change, in a person's words."""
+    return LEVEL_RULES.get(rule, rule)

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
-from campaigns.demo import DEMO_PASSWORD, demo_seed
+from campaigns.demo import DEMO_PASSWORD, demo_seed, sample_csv_path
 from leads.importing import quiet_loggers
 
 SITE_URL = "http://127.0.0.1:8000/"
@@ -37,6 +37,14 @@ class Command(BaseCommand):
         source = (
             _("the X Education sample") if report.from_sample else _("made-up data")
         )
+        if not report.from_sample:
+            self.stdout.write(
+                _(
+                    "The X Education sample is not at %(path)s (set "
+                    "LEADCRM_SAMPLE_DATA_DIR to its folder); using made-up leads."
+                )
+                % {"path": sample_csv_path()}
+            )
         self.stdout.write(
             _("Demo leads: %(seen)s from %(source)s, %(new)s new.")
             % {"seen": report.leads_seen, "source": source, "new": report.leads_created}
