@@ -81,9 +81,21 @@ def test_the_placeholders_of_every_translation_match_the_original():
         assert got == wanted, entry["msgid"]
 
 
-def test_the_compiled_catalogue_is_newer_than_its_source():
-    assert MO_FILE.exists()
-    assert MO_FILE.stat().st_mtime >= PO_FILE.stat().st_mtime
+def test_the_compiled_catalogue_holds_every_translation_of_its_source():
+    import gettext
+
+    with MO_FILE.open("rb") as mo:
+        compiled = gettext.GNUTranslations(mo)
+
+    for entry in _po_entries(PO_FILE.read_text(encoding="utf-8"))[1:]:
+        if "msgid_plural" in entry:
+            got = compiled.ngettext(entry["msgid"], entry["msgid_plural"], 1)
+            assert got == entry["msgstr[0]"], entry["msgid"]
+        elif "msgctxt" in entry:
+            got = compiled.pgettext(entry["msgctxt"], entry["msgid"])
+            assert got == entry["msgstr"], entry["msgid"]
+        else:
+            assert compiled.gettext(entry["msgid"]) == entry["msgstr"], entry["msgid"]
 
 
 @pytest.mark.django_db
