@@ -158,3 +158,11 @@ def test_a_crash_while_processing_is_kept_on_the_submission(
     assert submission.status == SubmissionStatus.PENDING
     assert submission.error == "RuntimeError: database on fire"
     assert submission.attempts == 1
+
+
+def test_the_api_answers_400_to_json_nested_too_deep(client, user):
+    client.force_login(user)
+
+    response = client.post("/api/leads/", "[" * 50_000, content_type="application/json")
+
+    assert response.status_code == 400
