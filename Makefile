@@ -30,7 +30,9 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# A real worker needs a broker: CELERY_BROKER_URL=redis://127.0.0.1:6379/0
 worker: $(STAMP)
+	@test -n "$$CELERY_BROKER_URL" || { echo "Set CELERY_BROKER_URL first."; exit 2; }
 	$(BIN)/celery -A leadcrm worker -B -l info
 
 clean:
