@@ -307,15 +307,16 @@ def score_engagement(
         # The window cap limits undecayed points; decay then applies to what
         # the window kept, in the proportion its interactions have faded.
         kept = _clamp(rule.points * item.quantity, rule.window_cap)
-        sums = per_rule.setdefault(rule.key, [0.0, 0.0])
+        sums = per_rule.setdefault(rule.key, [0.0, 0.0, 0.0])
         sums[0] += kept * item.decayed / item.quantity
         sums[1] += kept * item.recent / item.quantity
+        sums[2] += kept
         counts[rule.key] = counts.get(rule.key, 0) + item.quantity
         rule_of[rule.key] = rule
 
     engagement = recent = 0.0
     lines = []
-    for key, (points, recent_points) in per_rule.items():
+    for key, (points, recent_points, fresh) in per_rule.items():
         rule = rule_of[key]
         points = _clamp(points, rule.cap)
         engagement += points
@@ -325,17 +326,20 @@ def score_engagement(
                 "engagement",
                 key,
                 round(points),
-                _detail(rule, counts[key]),
+                _detail(rule, counts[key], round(_clamp(fresh, rule.cap)), points),
                 label=rule.label,
             )
         )
     return engagement, recent, lines
 
 
-def _detail(rule: EngagementRule, count: int) -> str:
+def _detail(rule: EngagementRule, count: int, fresh: int, points: float) -> str:
     text = f"{count} × {rule.points:g}"
     if rule.cap is not None:
         text += f", cap {abs(rule.cap):g}"
+    if round(points) != fresh:
+        # Why 1 × 10 shows as 9: the activity has aged.
+        text += f", faded from {fresh}"
     return text
 
 

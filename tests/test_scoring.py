@@ -195,3 +195,12 @@ def test_the_sweeper_rescores_leads_whose_task_never_ran():
     assert not lead.score_stale
     assert lead.score == 50  # 40 engagement + 10 for the email
     assert Interaction.objects.count() == 1
+
+
+def test_the_breakdown_says_when_activity_has_faded():
+    fresh = run(activity("demo_request", 1))
+    aged = run(activity("demo_request", 1, days_ago=DEFAULT_RULES.half_life_days))
+
+    assert fresh.breakdown[0].detail == "1 × 40, cap 40"
+    assert aged.breakdown[0].detail == "1 × 40, cap 40, faded from 40"
+    assert aged.breakdown[0].points == 20
