@@ -1,4 +1,5 @@
 import csv
+import io
 from io import StringIO
 
 import pytest
@@ -109,3 +110,12 @@ def test_a_value_a_spreadsheet_would_run_is_defused(leads):
     assert next(r for r in export() if r["email"] == "mai@example.com")["phone"] == (
         "+84912345678"
     )
+
+
+@pytest.mark.django_db
+def test_the_export_can_start_with_a_byte_order_mark_for_excel(leads):
+    out = io.StringIO()
+
+    call_command("export_leads", "--bom", stdout=out)
+
+    assert out.getvalue().startswith("\ufeffexternal_id,")

@@ -20,6 +20,11 @@ class Command(BaseCommand):
             metavar="USERNAME",
             help=_("Export only the leads this user may see; without it, all leads."),
         )
+        parser.add_argument(
+            "--bom",
+            action="store_true",
+            help=_("Start with a byte-order mark, so Excel reads Vietnamese right."),
+        )
 
     def handle(self, *args, **options) -> None:
         user = None
@@ -41,6 +46,8 @@ class Command(BaseCommand):
             user=user, level=options["level"], temperature=options["temperature"]
         )
         try:
+            if options["bom"]:
+                self.stdout.write("\ufeff", ending="")
             lead_export_csv(leads=leads, out=self.stdout)
         except BrokenPipeError:
             # The reader (head, say) stopped early, which is no error of the
