@@ -34,6 +34,8 @@ NARROWING = (
     "source",
     "score_min",
     "score_max",
+    "engagement_min",
+    "fit_min",
     "bant_min",
 )
 
@@ -72,6 +74,12 @@ class LeadFilter(django_filters.FilterSet):
     score_max = django_filters.NumberFilter(
         label=_("Score up to"), field_name="score", lookup_expr="lte"
     )
+    engagement_min = django_filters.NumberFilter(
+        label=_("Engagement from"), field_name="engagement_score", lookup_expr="gte"
+    )
+    fit_min = django_filters.NumberFilter(
+        label=_("Fit from"), field_name="fit_score", lookup_expr="gte"
+    )
     bant_min = django_filters.NumberFilter(
         label=_("BANT from"), field_name="bant_score", lookup_expr="gte"
     )
@@ -92,6 +100,8 @@ class LeadFilter(django_filters.FilterSet):
             "source",
             "score_min",
             "score_max",
+            "engagement_min",
+            "fit_min",
             "bant_min",
             "sort",
         ]

@@ -687,3 +687,20 @@ def test_level_history_names_its_rule_in_words(client, user, make_lead):
     response = client.get(f"/leads/{lead.pk}/")
 
     assert "contact details known" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_list_filters_by_engagement_and_fit(client, user, make_lead):
+    make_lead(
+        email="busy@example.com",
+        interactions=[InteractionData(kind="demo_request", channel="web_form")],
+        score=True,
+    )
+    make_lead(email="quiet@example.com", company="VinaTech", score=True)
+    client.force_login(user)
+
+    engaged = client.get("/leads/?engagement_min=30").content.decode()
+    fitting = client.get("/leads/?fit_min=20").content.decode()
+
+    assert "busy@example.com" in engaged and "quiet@example.com" not in engaged
+    assert "quiet@example.com" in fitting and "busy@example.com" not in fitting
