@@ -455,20 +455,21 @@ def _touch_fields(lead: Lead, clean: LeadData) -> list[str]:
 def _append_interactions(
     lead: Lead, interactions: Sequence[InteractionData], campaign_id: int | None
 ) -> None:
+    # The items went through interaction_data_clean: times set, subject and
+    # details storable.
     if not interactions:
         return
 
-    now = timezone.now()
     rows = [
         Interaction(
             lead=lead,
             kind=item.kind,
             channel=item.channel,
-            occurred_at=item.occurred_at or now,
-            subject=normalize_name(item.subject)[:200],
+            occurred_at=item.occurred_at,
+            subject=item.subject,
             quantity=max(int(item.quantity), 0),
             campaign_id=item.campaign_id or campaign_id,
-            details=dict(item.details),
+            details=item.details,
             idempotency_key=item.idempotency_key or "",
         )
         for item in interactions
