@@ -25,6 +25,7 @@ class Temperature(models.TextChoices):
 class LeadStatus(models.TextChoices):
     OPEN = "open", _("Open")
     DISQUALIFIED = "disqualified", _("Disqualified")
+    CUSTOMER = "customer", _("Customer")
 
 
 class ReasonCode(models.TextChoices):
@@ -52,6 +53,65 @@ class LeadQuerySet(models.QuerySet):
         if user.is_superuser or user.has_perm("leads.view_lead"):
             return self
         return self.none()
+
+
+class Team(models.Model):
+    """A sales team: its manager, its reps and how MQLs reach them."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("manager"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="managed_teams",
+    )
+    uses_pool = models.BooleanField(
+        _("unassigned pool"),
+        default=False,
+        help_text=_("Reps also see the team's leads that have no owner yet."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TeamMember(models.Model):
+    """A sales rep's place in one team, with the capacity round robin respects."""
+
+    team = models.ForeignKey(
+        Team, verbose_name=_("team"), on_delete=models.CASCADE, related_name="members"
+    )
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="team_membership",
+    )
+    capacity = models.PositiveIntegerField(
+        _("capacity"), default=50, help_text=_("Most open leads the rep can hold.")
+    )
+    is_active = models.BooleanField(
+        _("takes new leads"),
+        default=True,
+        help_text=_("Off while a rep is away: round robin passes them by."),
+    )
+    last_assigned_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("team member")
+        verbose_name_plural = _("team members")
+        ordering = ["team", "user"]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.team})"
 
 
 class Lead(models.Model):
@@ -134,6 +194,28 @@ class Lead(models.Model):
     # Set by every ingest, cleared by scoring: the sweeper rescores leads
     # whose recompute task never ran (a broker outage, a lost worker).
     score_stale = models.BooleanField(default=True, editable=False)
+
+    # The sales hand-off: who works the lead and how fast they got to it.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_leads",
+    )
+    team = models.ForeignKey(
+        Team,
+        verbose_name=_("team"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="leads",
+    )
+    mql_at = models.DateTimeField(_("became MQL"), null=True, blank=True)
+    assigned_at = models.DateTimeField(_("assigned"), null=True, blank=True)
+    accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
+    first_contacted_at = models.DateTimeField(_("first contact"), null=True, blank=True)
 
     search_text = models.TextField(editable=False, blank=True, default="")
     last_interaction_at = models.DateTimeField(null=True, blank=True)
@@ -386,3 +468,66 @@ class Bant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_criterion_display()}: {self.get_status_display()}"
+
+
+class OpportunityStage(models.TextChoices):
+    QUALIFICATION = "qualification", _("Qualification")
+    PROPOSAL = "proposal", _("Proposal")
+    NEGOTIATION = "negotiation", _("Negotiation")
+    WON = "won", _("Won")
+    LOST = "lost", _("Lost")
+
+
+class Opportunity(models.Model):
+    """A deal a sales-qualified lead was converted into; one per lead."""
+
+    lead = models.OneToOneField(
+        Lead,
+        verbose_name=_("lead"),
+        on_delete=models.PROTECT,
+        related_name="opportunity",
+    )
+    name = models.CharField(_("name"), max_length=200)
+    amount = models.DecimalField(_("amount"), max_digits=18, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3, default="VND")
+    expected_close_on = models.DateField(_("expected close"))
+    stage = models.CharField(
+        _("stage"),
+        max_length=16,
+        choices=OpportunityStage.choices,
+        default=OpportunityStage.QUALIFICATION,
+    )
+    lost_reason = models.CharField(
+        _("lost reason"), max_length=16, choices=ReasonCode.choices, blank=True
+    )
+    lost_note = models.TextField(_("lost note"), blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="opportunities",
+    )
+    team = models.ForeignKey(
+        Team,
+        verbose_name=_("team"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="opportunities",
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("opportunity")
+        verbose_name_plural = _("opportunities")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["stage", "-created_at"], name="opportunity_stage"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
