@@ -13,16 +13,18 @@ from . import engine
 
 _SQL = """
     SELECT lead_id, kind, campaign_id, subject,
-           floor(extract(epoch FROM occurred_at)::float8 / %(window)s)::bigint,
+           floor(date_part('epoch', occurred_at) / %(window)s)::bigint,
            sum(quantity)::bigint,
            sum(quantity * power(0.5, least(greatest(
-               extract(epoch FROM %(now)s - occurred_at)::float8, 0)
-               / %(half_life)s, 1000))),
+               date_part('epoch', %(now)s - occurred_at), 0) / %(half_life)s,
+               1000))),
            sum(quantity * power(0.5, least(greatest(
-               extract(epoch FROM %(now)s - occurred_at)::float8, 0)
-               / %(recent)s, 1000)))
-    -- Past a thousand half-lives a weight is zero in any precision; capping
-    -- the exponent keeps power() from underflowing into an error.
+               date_part('epoch', %(now)s - occurred_at), 0) / %(recent)s,
+               1000)))
+    -- date_part() gives float8 where extract() gives numeric, several times
+    -- slower over millions of rows. Past a thousand half-lives a weight is
+    -- zero in any precision; capping the exponent keeps power() from
+    -- underflowing into an error.
     FROM {table}
     WHERE lead_id = ANY(%(ids)s)
     GROUP BY 1, 2, 3, 4, 5

@@ -14,6 +14,7 @@ from datetime import date as date_type
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from functools import cached_property, lru_cache
+from typing import NamedTuple
 
 LEVELS = ("iql", "mql", "sql")
 BANT_CRITERIA = ("budget", "authority", "need", "timeline")
@@ -194,10 +195,12 @@ class Rules:
         return by_kind
 
 
-@dataclass(frozen=True)
-class Activity:
+class Activity(NamedTuple):
     """A lead's interactions of one kind, campaign and subject in one window,
-    aggregated. The same facts come from Python (`aggregate`) or from SQL."""
+    aggregated. The same facts come from Python (`aggregate`) or from SQL.
+
+    A named tuple, not a dataclass: a bulk rescore builds ten million.
+    """
 
     kind: str
     quantity: int

@@ -230,8 +230,16 @@ def rescore_batch(
         _write_scores(rows, rules, now)
         LevelChange.objects.bulk_create(changes)
 
-    for change in changes:
+    if changes:
+        # One line a batch: a bulk rescore moves thousands of leads.
         logger.info(
+            "Scored %d leads, %d changed level (first lead %s)",
+            len(leads),
+            len(changes),
+            leads[0]["pk"],
+        )
+    for change in changes:
+        logger.debug(
             "Lead %s moved %s -> %s (rule=%s)",
             change.lead_id,
             change.from_level,
