@@ -129,6 +129,9 @@ class Submission(models.Model):
     received_at = models.DateTimeField(_("received"), default=timezone.now)
     processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    # A worker draining pending submissions takes a batch for this long;
+    # others skip it meanwhile. A crashed worker's batch is taken again later.
+    leased_until = models.DateTimeField(null=True, blank=True, editable=False)
     error = models.TextField(_("error"), blank=True)
     lead = models.ForeignKey(
         "leads.Lead",

@@ -9,10 +9,12 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from leadcrm.queue import enqueue
+from leadcrm.queue import enqueue, wake, wake_clear
 from leads.models import Channel
 from leads.normalize import storable_text
 from leads.services import (
@@ -22,6 +24,7 @@ from leads.services import (
     LeadData,
     identity_errors,
     lead_ingest,
+    leads_announce,
 )
 
 from .models import Submission, SubmissionStatus, WebForm
@@ -37,6 +40,12 @@ KNOWN_FIELDS = {"email", "phone", *PROFILE_FIELDS, *UTM_KEYS, *BANT_FIELDS}
 # Processing that crashes this often is a bug, not a passing fault: the
 # submission is marked failed for a person instead of retried for ever.
 MAX_ATTEMPTS = 8
+# A drain takes this many pending submissions at a time, and holds them
+# this long before another worker may take them again.
+DRAIN_BATCH = 50
+DRAIN_LEASE = timedelta(seconds=120)
+DRAIN_MAX_BATCHES = 40
+WAKE_KEY = "submissions"
 
 
 class SubmissionRejected(Exception):
@@ -112,9 +121,15 @@ def _first(value: str | list[str] | None) -> str:
 
 
 def _enqueue_processing(submission_id: int) -> None:
-    from .tasks import process_submission
+    from .tasks import drain_submissions, process_submission
 
-    enqueue(process_submission, submission_id)
+    if process_submission.app.conf.task_always_eager:
+        # In-process (make run, unit tests): processed right away, alone.
+        enqueue(process_submission, submission_id)
+        return
+    # A worker drains pending submissions in batches; a burst of posts
+    # publishes one wake-up, not a task each.
+    wake(drain_submissions, key=WAKE_KEY)
 
 
 def submission_to_lead_data(submission: Submission) -> LeadData:
@@ -208,7 +223,7 @@ def submission_process(*, submission_id: int) -> Submission | None:
         raise
 
 
-def _process(submission_id: int) -> Submission:
+def _process(submission_id: int, *, announce: bool = True) -> Submission:
     with transaction.atomic():
         submission = (
             Submission.objects.select_for_update()
@@ -227,7 +242,9 @@ def _process(submission_id: int) -> Submission:
         )
         try:
             result = lead_ingest(
-                data=submission_to_lead_data(submission), interactions=[interaction]
+                data=submission_to_lead_data(submission),
+                interactions=[interaction],
+                announce=announce,
             )
         except ValidationError as exc:
             submission.status = SubmissionStatus.FAILED
@@ -271,6 +288,91 @@ def _claim_attempt(submission_id: int) -> bool:
         submission.save(update_fields=["attempts", "status", "error"])
 
     return submission.status == SubmissionStatus.PENDING
+
+
+def submission_drain(*, batch_size: int | None = None) -> int:
+    """Process pending submissions a batch at a time; returns how many.
+
+    A batch commits once, each submission in a savepoint of its own, so one
+    bad post never holds back the others; the batch's leads are then
+    rescored together. A submission on its second try or later gets a
+    transaction of its own: whatever crashed its batch cannot take others
+    down with it again. A drain stops after DRAIN_MAX_BATCHES and wakes
+    another, so a long burst never holds one worker process for ever.
+    """
+    from .tasks import drain_submissions
+
+    done = 0
+    for _round in range(DRAIN_MAX_BATCHES):
+        wake_clear(drain_submissions, key=WAKE_KEY)
+        batch = _claim_batch(batch_size or DRAIN_BATCH)
+        if not batch:
+            return done
+
+        first_tries = [pk for pk, attempts in batch if attempts == 1]
+        with transaction.atomic():
+            lead_ids = [_process_claimed(pk) for pk in first_tries]
+        lead_ids += [_process_claimed(pk) for pk, attempts in batch if attempts > 1]
+
+        leads_announce(lead_id for lead_id in lead_ids if lead_id)
+        done += len(batch)
+    wake(drain_submissions, key=WAKE_KEY)
+    return done
+
+
+def _claim_batch(size: int) -> list[tuple[int, int]]:
+    """Take up to `size` pending submissions nobody holds, counting an
+    attempt for each; those out of attempts are marked failed instead.
+    Returns (id, attempts) pairs."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            Submission.objects.select_for_update(skip_locked=True)
+            .filter(status=SubmissionStatus.PENDING)
+            .exclude(leased_until__gt=now)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:size]
+        )
+        if not ids:
+            return []
+        Submission.objects.filter(pk__in=ids).update(
+            attempts=F("attempts") + 1, leased_until=now + DRAIN_LEASE
+        )
+        exhausted = Submission.objects.filter(pk__in=ids, attempts__gt=MAX_ATTEMPTS)
+        if exhausted.exists():
+            logger.error(
+                "Submissions %s failed %s times",
+                list(exhausted.values_list("pk", flat=True)),
+                MAX_ATTEMPTS,
+            )
+            exhausted.update(
+                status=SubmissionStatus.FAILED,
+                error=Concat(
+                    Value(f"Gave up after {MAX_ATTEMPTS} attempts. "), F("error")
+                ),
+            )
+        return list(
+            Submission.objects.filter(pk__in=ids, status=SubmissionStatus.PENDING)
+            .order_by("pk")
+            .values_list("pk", "attempts")
+        )
+
+
+def _process_claimed(submission_id: int) -> int | None:
+    """Process one claimed submission; its lead's id, or None."""
+    try:
+        submission = _process(submission_id, announce=False)
+    except Exception as exc:
+        Submission.objects.filter(pk=submission_id).update(
+            error=f"{type(exc).__name__}: {exc}"[:1000]
+        )
+        # Left pending with its attempt counted: taken again once the lease
+        # ends, until MAX_ATTEMPTS.
+        logger.exception("Submission %s failed to process", submission_id)
+        return None
+    if submission.status != SubmissionStatus.PROCESSED:
+        return None
+    return submission.lead_id
 
 
 def submission_sweep_pending(*, limit: int = 1000) -> int:

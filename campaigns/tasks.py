@@ -14,6 +14,11 @@ def process_submission(submission_id: int) -> None:
     services.submission_process(submission_id=submission_id)
 
 
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True)
+def drain_submissions() -> int:
+    return services.submission_drain()
+
+
 @shared_task
 def sweep_pending_submissions() -> int:
     return services.submission_sweep_pending()

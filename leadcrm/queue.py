@@ -1,8 +1,11 @@
 """Publishing tasks without letting a broker outage fail the caller."""
 
 import logging
+from functools import lru_cache
 
+import redis
 from celery import Task
+from django.conf import settings
 from kombu.exceptions import OperationalError
 
 logger = logging.getLogger(__name__)
@@ -29,3 +32,58 @@ def enqueue(task: Task, *args) -> bool:
         logger.exception("Eager task %s failed, left for the sweeper", task.name)
         return False
     return True
+
+
+def wake(task: Task, *, key: str, ttl: int = 30) -> bool:
+    """Enqueue `task` unless a wake-up for `key` is already waiting.
+
+    For a task that drains a table of pending rows: a burst of rows needs
+    one task, not one each. The key is set with NX before publishing and the
+    task deletes it before each look at the table, so a row committed before
+    a wake-up that found the key set is seen by that look. Returns False
+    when nothing could be published; the caller's sweeper covers that.
+    """
+    client = _redis(task)
+    if client is None:
+        return enqueue(task)
+    try:
+        if not client.set(_key(task, key), "1", nx=True, ex=ttl):
+            return True
+    except redis.RedisError:
+        logger.warning("Broker unavailable, %s left for the sweeper", task.name)
+        return False
+    return enqueue(task)
+
+
+def wake_clear(task: Task, *, key: str) -> None:
+    """Called by the draining task before it looks for work."""
+    client = _redis(task)
+    if client is None:
+        return
+    try:
+        client.delete(_key(task, key))
+    except redis.RedisError:
+        # The key expires by itself; meanwhile the sweeper covers new rows.
+        logger.warning("Broker unavailable, could not clear wake-up %s", key)
+
+
+def _key(task: Task, key: str) -> str:
+    return f"leadcrm:wake:{task.app.conf.task_default_queue}:{key}"
+
+
+def _redis(task: Task) -> "redis.Redis | None":
+    conf = task.app.conf
+    if conf.task_always_eager or not str(conf.broker_url).startswith("redis"):
+        return None
+    return _client(conf.broker_url)
+
+
+@lru_cache(maxsize=4)
+def _client(url: str) -> redis.Redis:
+    # The broker's own short timeouts: a dead Redis must not hold a request.
+    timeouts = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=timeouts["socket_timeout"],
+        socket_connect_timeout=timeouts["socket_connect_timeout"],
+    )

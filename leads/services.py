@@ -8,7 +8,7 @@ interactions idempotently.
 """
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from datetime import date as date_type
@@ -41,7 +41,7 @@ from .normalize import (
     normalize_phone,
     storable_text,
 )
-from .signals import lead_changed
+from .signals import lead_changed, leads_changed
 
 logger = logging.getLogger(__name__)
 
@@ -238,6 +238,14 @@ def lead_ingest(
 
 def _announce(lead_id: int) -> None:
     lead_changed.send(sender=Lead, lead_id=lead_id)
+
+
+def leads_announce(lead_ids: Iterable[int]) -> None:
+    """Announce leads ingested with announce=False, all at once, so
+    scoring can rescore them as one batch."""
+    ids = sorted(set(lead_ids))
+    if ids:
+        leads_changed.send(sender=Lead, lead_ids=ids)
 
 
 def _ingest_once(

@@ -8,11 +8,14 @@ class ScoringConfig(AppConfig):
     verbose_name = _("Scoring")
 
     def ready(self) -> None:
-        from leads.signals import lead_changed
+        from leads.signals import lead_changed, leads_changed
 
         from . import receivers
 
         lead_changed.connect(receivers.rescore_changed_lead, dispatch_uid="rescore")
+        leads_changed.connect(
+            receivers.rescore_changed_leads, dispatch_uid="rescore_many"
+        )
         # After every migrate, and after the flush between transactional
         # tests, an installation without rules gets the default rule set.
         post_migrate.connect(

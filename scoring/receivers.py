@@ -21,6 +21,21 @@ def rescore_changed_lead(sender, *, lead_id: int, **kwargs) -> None:
     enqueue(recompute_lead, lead_id)
 
 
+def rescore_changed_leads(sender, *, lead_ids: list[int], **kwargs) -> None:
+    from celery import current_task
+
+    from .services import rescore_stale_many
+    from .tasks import recompute_lead
+
+    # A worker draining a batch of posts scores the batch's leads together:
+    # one set of queries for all of them instead of a set each.
+    if current_task and not current_task.request.called_directly:
+        rescore_stale_many(lead_ids=lead_ids)
+        return
+    for lead_id in lead_ids:
+        enqueue(recompute_lead, lead_id)
+
+
 def install_default_rules(sender, *, apps=None, **kwargs) -> None:
     from django.apps import apps as global_apps
 

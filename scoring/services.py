@@ -139,6 +139,19 @@ def rescore_if_stale(*, lead_id: int) -> bool:
     return bool(rescore_one(lead_id=lead_id).scored)
 
 
+def rescore_stale_many(*, lead_ids: Sequence[int]) -> int:
+    """Rescore, as one batch, those of the leads no recompute has caught up
+    with yet; returns how many were scored."""
+    stale = list(
+        Lead.objects.filter(pk__in=lead_ids, score_stale=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not stale:
+        return 0
+    return rescore_batch(stale, rules=active_rules(), now=timezone.now()).scored
+
+
 def rescore_one(*, lead_id: int, now: datetime | None = None) -> "BatchOutcome":
     """One lead goes down the bulk path as a batch of one, so a lead scores
     the same whichever way it is rescored."""
