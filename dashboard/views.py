@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 # the summary within a minute or two).
 STALE_AFTER = timedelta(minutes=5)
 MARKETER = "Marketer"
+REFRESH_REQUESTED = "dashboard:refresh-requested"
 
 
 @login_required
@@ -44,7 +46,9 @@ class DashboardAccessMixin(PermissionRequiredMixin):
 
     def summary_state(self):
         state = selectors.summary_state()
-        if state is None or state.refreshed_at < timezone.now() - STALE_AFTER:
+        stale = state is None or state.refreshed_at < timezone.now() - STALE_AFTER
+        # Once a minute per process at most, however many views see it stale.
+        if stale and cache.add(REFRESH_REQUESTED, True, timeout=60):
             # Runs in-process where Celery is eager (make run), else queued.
             tasks.refresh_summary.delay()
             state = selectors.summary_state()
