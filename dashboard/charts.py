@@ -34,6 +34,8 @@ def chart_data(results: Results, *, weekly: str = "level") -> dict:
             "counts": [step["count"] for step in steps],
         },
         "weekly": {
+            # Levels now partition the week's leads; reached levels nest.
+            "stacked": weekly == "level",
             "labels": labels,
             "series": [
                 {

@@ -23,6 +23,7 @@ class FilterForm(forms.Form):
     period = forms.ChoiceField(
         label=_("Period"),
         required=False,
+        initial=DEFAULT_PERIOD,
         choices=[
             ("30d", _("Last 30 days")),
             ("90d", _("Last 90 days")),

@@ -47,7 +47,12 @@
           };
         })
       },
-      options: { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } } }
+      options: {
+        scales: {
+          x: { stacked: data.weekly.stacked },
+          y: { stacked: data.weekly.stacked, beginAtZero: true }
+        }
+      }
     });
   }
   if (data.temperature) {
