@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "leads",
     "scoring",
     "campaigns",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -98,7 +99,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "leads:list"
+LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en"
@@ -179,6 +180,15 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stale-scores": {
         "task": "scoring.tasks.sweep_stale_scores",
         "schedule": env.float("LEADCRM_SWEEP_SECONDS", default=60.0),
+    },
+    "refresh-dashboard-summary": {
+        "task": "dashboard.tasks.refresh_summary",
+        "schedule": env.float("LEADCRM_DASHBOARD_REFRESH_SECONDS", default=60.0),
+    },
+    # After the nightly rescore; also drops the counts of deleted leads.
+    "rebuild-dashboard-summary": {
+        "task": "dashboard.tasks.rebuild_summary",
+        "schedule": crontab(hour=3, minute=30),
     },
 }
 

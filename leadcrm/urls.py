@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import RedirectView
+
+from dashboard.views import home
 
 from .health import healthz
 
@@ -14,6 +15,7 @@ urlpatterns = [
     path("leads/", include("leads.urls")),
     path("scoring/", include("scoring.urls")),
     path("api/", include("leads.api_urls")),
-    path("f/", include("campaigns.urls")),
-    path("", RedirectView.as_view(pattern_name="leads:list"), name="home"),
+    path("dashboard/", include("dashboard.urls")),
+    path("", include("campaigns.urls")),
+    path("", home, name="home"),
 ]

@@ -255,6 +255,15 @@ class Lead(models.Model):
                 condition=Q(score_stale=True),
                 name="lead_score_stale",
             ),
+            # The dashboard: speed to lead by MQL time, and its summary's
+            # search for leads changed since the last refresh.
+            models.Index(
+                fields=["mql_at"],
+                condition=Q(mql_at__isnull=False),
+                name="lead_mql_at",
+            ),
+            models.Index(fields=["updated_at"], name="lead_updated"),
+            models.Index(fields=["scored_at"], name="lead_scored"),
         ]
 
     def __str__(self) -> str:
