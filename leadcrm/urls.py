@@ -14,6 +14,6 @@ urlpatterns = [
     path("leads/", include("leads.urls")),
     path("scoring/", include("scoring.urls")),
     path("api/", include("leads.api_urls")),
-    path("f/", include("campaigns.urls")),
+    path("", include("campaigns.urls")),
     path("", RedirectView.as_view(pattern_name="leads:list"), name="home"),
 ]
