@@ -161,11 +161,14 @@ class BaseFieldFormSet(forms.BaseInlineFormSet):
         super().clean()
         if any(self.errors):
             return
-        names = {
+        rows = [
             form.cleaned_data["name"]
             for form in self.forms
             if form.cleaned_data and not form.cleaned_data.get("DELETE")
-        }
+        ]
+        names = set(rows)
+        if len(names) < len(rows):
+            raise forms.ValidationError(_("Each field may be on the form once."))
         if names and not names & {"email", "phone"}:
             raise forms.ValidationError(
                 _("A form needs an email or a phone field to identify the lead.")

@@ -44,8 +44,11 @@ class CampaignListView(LoginRequiredMixin, PermissionRequiredMixin, PagedListVie
     context_object_name = "campaigns"
 
     def get_queryset(self):
-        campaigns = Campaign.objects.select_related("owner").annotate(
-            form_count=Count("forms")
+        # Meta.ordering does not apply to an aggregated query: order again.
+        campaigns = (
+            Campaign.objects.select_related("owner")
+            .annotate(form_count=Count("forms"))
+            .order_by("-created_at", "-id")
         )
         self.query = self.request.GET.get("q", "").strip()
         if self.query:
