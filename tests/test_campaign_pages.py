@@ -206,7 +206,7 @@ def test_the_builder_saves_a_form_with_fields_and_a_versioned_consent_text(signe
         ({"fields-0-name": "full_name"}, b"email or a phone field"),
         ({"consent_text_en": "", "consent_purpose": ""}, b"needs the consent text"),
         ({"fields-1-name": "website"}, b"reserved"),
-        ({"fields-1-name": "email"}, b"duplicate data for field"),
+        ({"fields-1-name": "email"}, b"duplicate data"),
         ({"allowed_origins": "not an origin"}, b"is not an origin"),
         ({"double_opt_in": "on", "consent_text_en": ""}, b"Double opt-in needs"),
     ],

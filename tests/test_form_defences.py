@@ -164,9 +164,7 @@ def test_the_limiter_fails_open_when_redis_is_unreachable(client, web_form, sett
     assert not Submission.objects.filter(status=SubmissionStatus.SPAM).exists()
 
 
-def test_a_released_spam_post_is_processed_like_any_other(
-    client, web_form, make_user
-):
+def test_a_released_spam_post_is_processed_like_any_other(client, web_form, make_user):
     marketer = make_user("marketer", perms=("campaigns.change_submission",))
     client.post("/f/ebook/", {"email": "real@example.com", "website": "x"})
     spam = Submission.objects.get()
