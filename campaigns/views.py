@@ -62,6 +62,19 @@ def _error(request, form, status: int, errors: dict) -> HttpResponse:
     return _cors(response, form, origin)
 
 
+def client_ip(request: HttpRequest) -> str | None:
+    """The visitor's address. Behind N trusted proxies (LEADCRM_PROXY_COUNT)
+    it is the Nth address from the right of X-Forwarded-For: the ones to its
+    left are whatever the client chose to send."""
+    hops = settings.LEADCRM["PROXY_COUNT"]
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if hops and forwarded:
+        addresses = [part.strip() for part in forwarded.split(",") if part.strip()]
+        if len(addresses) >= hops:
+            return addresses[-hops]
+    return request.META.get("REMOTE_ADDR")
+
+
 class NotAnObject(ValueError):
     pass
 
@@ -117,7 +130,7 @@ def capture(request: HttpRequest, key: str) -> HttpResponse:
         submission = submission_receive(
             form=form,
             data=data,
-            remote_addr=request.META.get("REMOTE_ADDR"),
+            remote_addr=client_ip(request),
             user_agent=request.headers.get("User-Agent", ""),
             referer=request.headers.get("Referer", ""),
         )

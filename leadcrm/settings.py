@@ -199,6 +199,9 @@ LEADCRM = {
     ),
     "RATE_LIMIT_PER_IP": env.int("LEADCRM_RATE_LIMIT_PER_IP", default=20),
     "RATE_LIMIT_PER_FORM": env.int("LEADCRM_RATE_LIMIT_PER_FORM", default=600),
+    # Reverse proxies in front of the app that append to X-Forwarded-For;
+    # 0 trusts only the connection's own address.
+    "PROXY_COUNT": env.int("LEADCRM_PROXY_COUNT", default=0),
     # Where links in emails (double opt-in) point: this site as the public
     # sees it.
     "PUBLIC_URL": env.str("LEADCRM_PUBLIC_URL", default="http://127.0.0.1:8000"),

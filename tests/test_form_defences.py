@@ -332,3 +332,23 @@ def test_the_hosted_form_carries_a_token_utm_and_the_visitors_language(
     assert 'name="utm_source" value="zalo"' in html
     assert "Thư" in html
     assert "Tôi đồng ý nhận email tiếp thị." in html
+
+
+@pytest.mark.parametrize(
+    ("hops", "forwarded", "expected"),
+    [
+        (0, "203.0.113.9", "127.0.0.1"),
+        (1, "198.51.100.1, 203.0.113.9", "203.0.113.9"),
+        (2, "198.51.100.1, 203.0.113.9", "198.51.100.1"),
+        (3, "203.0.113.9", "127.0.0.1"),
+    ],
+)
+def test_the_client_address_trusts_only_the_configured_proxies(
+    rf, settings, hops, forwarded, expected
+):
+    from campaigns.views import client_ip
+
+    settings.LEADCRM = {**settings.LEADCRM, "PROXY_COUNT": hops}
+    request = rf.post("/f/ebook/", HTTP_X_FORWARDED_FOR=forwarded)
+
+    assert client_ip(request) == expected
