@@ -142,7 +142,9 @@ def test_an_embedded_form_works_without_javascript(
     make_user("marketer", perms=MARKETER_PERMS)
     campaign = Campaign.objects.create(name="Tết ebook", utm_campaign="tet-ebook")
     _directory, origin = other_site
-    snippet = build_form(page, live_server, campaign, origin=origin, require_token=False)
+    snippet = build_form(
+        page, live_server, campaign, origin=origin, require_token=False
+    )
     url = publish(other_site, snippet)
 
     context = chromium_browser.new_context(locale="vi-VN", java_script_enabled=False)
