@@ -31,6 +31,7 @@ from leads.services import (
 
 from .models import (
     CONSENT_FIELD,
+    Campaign,
     ConsentRecord,
     ConsentText,
     Submission,
@@ -185,10 +186,29 @@ def submission_to_lead_data(submission: Submission) -> LeadData:
         **fields,
         custom=custom,
         utm=utm,
-        campaign_id=submission.form.campaign_id,
+        campaign_id=touch_campaign_id(submission.form, utm.get("utm_campaign", "")),
         email_consent=True if consent and not submission.form.double_opt_in else None,
         bant=stated_bant(payload, received=submission.received_at.date()),
     )
+
+
+def touch_campaign_id(form: WebForm, utm_campaign: str) -> int:
+    """The campaign that brought the person: the one whose UTM code the post
+    names (a newsletter linking to an ebook form), else the form's own.
+
+    The form's interaction always counts for the form's campaign; this is
+    only the lead's first/last touch.
+    """
+    code = utm_campaign.strip()
+    if code and code.lower() != (form.campaign.utm_campaign or "").lower():
+        match = (
+            Campaign.objects.filter(utm_campaign__iexact=code)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if match is not None:
+            return match
+    return form.campaign_id
 
 
 def stated_bant(payload: Mapping, *, received: date) -> dict[str, dict]:
@@ -267,9 +287,11 @@ def submission_process(*, submission_id: int) -> Submission | None:
 
 def _process(submission_id: int) -> Submission:
     with transaction.atomic():
+        # Only the submission is locked: locking the joined form and
+        # campaign rows would make a form's submissions wait for each other.
         submission = (
-            Submission.objects.select_for_update()
-            .select_related("form")
+            Submission.objects.select_for_update(of=("self",))
+            .select_related("form__campaign")
             .get(pk=submission_id)
         )
         if submission.status != SubmissionStatus.PENDING:
@@ -278,6 +300,7 @@ def _process(submission_id: int) -> Submission:
         interaction = InteractionData(
             kind=submission.form.interaction_kind,
             channel=Channel.WEB_FORM,
+            campaign_id=submission.form.campaign_id,
             occurred_at=submission.received_at,
             details={"form": submission.form.key, "submission": submission.pk},
             idempotency_key=f"submission:{submission.pk}",

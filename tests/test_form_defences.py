@@ -352,3 +352,36 @@ def test_the_client_address_trusts_only_the_configured_proxies(
     request = rf.post("/f/ebook/", HTTP_X_FORWARDED_FOR=forwarded)
 
     assert client_ip(request) == expected
+
+
+def test_a_post_naming_another_campaigns_utm_code_is_that_campaigns_touch(
+    client, web_form
+):
+    from campaigns.models import Campaign
+
+    newsletter = Campaign.objects.create(name="May newsletter", utm_campaign="may-nl")
+
+    client.post("/f/ebook/", {"email": "an@example.com", "utm_campaign": "MAY-NL"})
+    client.post("/f/ebook/", {"email": "an@example.com", "utm_campaign": "unknown"})
+
+    lead = Lead.objects.get()
+    assert lead.first_touch_campaign == newsletter
+    assert lead.last_touch_campaign == web_form.campaign
+    # The form's own interactions count for the form's campaign.
+    assert set(Interaction.objects.values_list("campaign", flat=True)) == {
+        web_form.campaign_id
+    }
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_post_costs_one_insert_once_the_form_is_cached(
+    client, web_form, django_assert_num_queries
+):
+    # In a test transaction nothing commits, so processing (after commit)
+    # stays out of the count: this is the request's own work.
+    client.post("/f/ebook/", {"email": "an@example.com"})
+
+    with django_assert_num_queries(1):
+        response = client.post("/f/ebook/", {"email": "binh@example.com"})
+
+    assert response.status_code == 303
