@@ -254,3 +254,23 @@ def test_releasing_needs_the_change_permission(client, make_user, web_form):
     assert response.status_code == 403
     spam.refresh_from_db()
     assert spam.status == "spam"
+
+
+@pytest.mark.django_db
+def test_the_spam_log_costs_the_same_queries_for_many_rows(
+    signed_in, web_form, django_assert_num_queries
+):
+    for number in range(30):
+        Submission.objects.create(
+            form=web_form,
+            payload={"email": f"bot{number}@example.com"},
+            status="spam",
+            spam_reason="honeypot",
+        )
+
+    # Session, user, the user's and the groups' permissions, count, page.
+    with django_assert_num_queries(6):
+        response = signed_in.get(reverse("campaigns:spam_log"))
+
+    assert len(response.context["submissions"]) == 25
+    assert response.context["paginator"].count == 30
