@@ -70,22 +70,26 @@ class WebFormForm(forms.ModelForm):
 
     # A thank-you page typed without a scheme is on a modern site.
     thank_you_url = forms.URLField(
-        label=_("thank-you page"),
+        label=_("Thank-you page"),
         required=False,
         assume_scheme="https",
         help_text=_("Where a browser goes after submitting; blank for our message."),
     )
     consent_purpose = forms.CharField(
-        label=_("consent purpose"),
+        label=_("Consent purpose"),
         max_length=200,
         required=False,
         help_text=_("What the consent is for, e.g. “Marketing emails”."),
     )
     consent_text_en = forms.CharField(
-        label=_("consent text (English)"), required=False, widget=forms.Textarea
+        label=_("Consent text (English)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
     )
     consent_text_vi = forms.CharField(
-        label=_("consent text (Vietnamese)"), required=False, widget=forms.Textarea
+        label=_("Consent text (Vietnamese)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
     )
 
     class Meta:
@@ -145,7 +149,29 @@ class FormFieldForm(forms.ModelForm):
     class Meta:
         model = FormField
         fields = ["name", "input_type", "label_en", "label_vi", "required", "position"]
-        widgets = {"name": forms.TextInput(attrs={"list": "lead-fields"})}
+        # Shown as a table of bare inputs: the column heads are the labels.
+        widgets = {
+            "name": forms.TextInput(
+                attrs={"list": "lead-fields", "class": "form-control form-control-sm"}
+            ),
+            "input_type": forms.Select(attrs={"class": "form-select form-select-sm"}),
+            "label_en": forms.TextInput(
+                attrs={"class": "form-control form-control-sm"}
+            ),
+            "label_vi": forms.TextInput(
+                attrs={"class": "form-control form-control-sm"}
+            ),
+            "required": forms.CheckboxInput(attrs={"class": "form-check-input"}),
+            "position": forms.NumberInput(
+                attrs={"class": "form-control form-control-sm", "min": "0"}
+            ),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Bare inputs in a table still tell a screen reader what they are.
+        for field in self.fields.values():
+            field.widget.attrs.setdefault("aria-label", field.label)
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].lower()
