@@ -385,3 +385,29 @@ def test_a_post_costs_one_insert_once_the_form_is_cached(
         response = client.post("/f/ebook/", {"email": "binh@example.com"})
 
     assert response.status_code == 303
+
+
+def test_the_token_endpoint_answers_allowed_origins_only(client, web_form):
+    from campaigns.spam import token_problem
+
+    web_form.allowed_origins = "https://shop.example.vn"
+    web_form.min_fill_seconds = 0
+    web_form.save()
+    forget_forms()
+
+    allowed = client.get("/f/ebook/token/", HTTP_ORIGIN="https://shop.example.vn")
+    other = client.get("/f/ebook/token/", HTTP_ORIGIN="https://evil.example")
+
+    assert allowed["Access-Control-Allow-Origin"] == "https://shop.example.vn"
+    assert "Access-Control-Allow-Origin" not in other
+    assert allowed.json()["field"] == "_ts"
+    assert token_problem(web_form, allowed.json()["token"]) == ""
+    assert client.get("/f/nope/token/").status_code == 404
+
+
+def test_an_inactive_forms_hosted_page_is_not_found(client, web_form):
+    web_form.is_active = False
+    web_form.save()
+    forget_forms()
+
+    assert client.get("/f/ebook/").status_code == 404
