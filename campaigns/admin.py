@@ -8,7 +8,16 @@ from django.utils.html import escape, format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .models import Campaign, Submission, SubmissionStatus, WebForm
+from .models import (
+    Campaign,
+    ConsentRecord,
+    ConsentText,
+    FormField,
+    Submission,
+    SubmissionStatus,
+    WebForm,
+)
+from .pages import embed_snippet
 from .services import submission_requeue
 
 # A read-only field is rendered without the request, yet the embed snippet
@@ -27,6 +36,44 @@ class CampaignAdmin(admin.ModelAdmin):
     autocomplete_fields = ("owner",)
 
 
+class FormFieldInline(admin.TabularInline):
+    model = FormField
+    extra = 0
+
+
+@admin.register(ConsentText)
+class ConsentTextAdmin(admin.ModelAdmin):
+    list_display = ("form", "version", "purpose", "created_at")
+    list_select_related = ("form",)
+    readonly_fields = ("form", "version", "created_at")
+
+    def has_change_permission(self, request, obj=None):
+        # Records point at the wording agreed to: it is never edited.
+        return False
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "lead",
+        "purpose",
+        "given_at",
+        "double_opt_in",
+        "confirmed_at",
+    )
+    list_filter = ("double_opt_in", "purpose")
+    list_select_related = ("lead",)
+    raw_id_fields = ("lead", "submission", "consent_text")
+    date_hierarchy = "given_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(WebForm)
 class WebFormAdmin(admin.ModelAdmin):
     list_display = ("name", "key", "campaign", "interaction_kind", "is_active")
@@ -34,7 +81,8 @@ class WebFormAdmin(admin.ModelAdmin):
     search_fields = ("name", "key", "campaign__name")
     list_select_related = ("campaign",)
     autocomplete_fields = ("campaign",)
-    readonly_fields = ("embed_snippet", "created_at")
+    readonly_fields = ("embed_snippet", "consent_version", "created_at")
+    inlines = [FormFieldInline]
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "thank_you_url":
@@ -58,11 +106,14 @@ class WebFormAdmin(admin.ModelAdmin):
     def embed_snippet(self, obj):
         if obj is None or obj.pk is None:
             return _("Save the form to get its snippet.")
-        action = reverse("campaigns:capture", args=[obj.key])
         request = _current_request.get()
         if request is not None:
-            action = request.build_absolute_uri(action)
-        snippet = render_to_string("campaigns/webform_embed.html", {"action": action})
+            snippet = embed_snippet(request, obj, language=request.LANGUAGE_CODE)
+        else:
+            action = reverse("campaigns:capture", args=[obj.key])
+            snippet = render_to_string(
+                "campaigns/webform_embed.html", {"action": action, "form": obj}
+            )
         # Shown as code to copy, so the rendered HTML is escaped once more.
         return format_html(
             '<pre style="white-space: pre-wrap; max-width: 60rem">{}</pre>',
@@ -78,12 +129,13 @@ class SubmissionAdmin(admin.ModelAdmin):
         "id",
         "form",
         "status",
+        "spam_reason",
         "received_at",
         "processed_at",
         "attempts",
         "lead",
     )
-    list_filter = ("status", "form")
+    list_filter = ("status", "spam_reason", "form")
     search_fields = ("=id", "error", "form__name", "form__key")
     date_hierarchy = "received_at"
     list_select_related = ("form", "lead")

@@ -26,7 +26,8 @@ from leads.normalize import fold_for_search
 from leads.services import InteractionData, LeadData, lead_ingest
 from scoring.services import score_recompute_many
 
-from .models import Campaign, CampaignKind, WebForm
+from .models import Campaign, CampaignKind, FormField, WebForm
+from .services import webform_consent_set
 
 logger = logging.getLogger(__name__)
 
@@ -193,15 +194,59 @@ def _demo_campaign(*, owner: AbstractBaseUser) -> Campaign:
             owner=owner,
         )
 
-    WebForm.objects.get_or_create(
+    form, created = WebForm.objects.get_or_create(
         key=DEMO_FORM_KEY,
         defaults={
             "campaign": campaign,
             "name": "Webinar registration",
             "interaction_kind": InteractionKind.WEBINAR_REGISTRATION,
+            "thank_you_message_en": "See you at the webinar!",
+            "thank_you_message_vi": "Hẹn gặp bạn tại webinar!",
         },
     )
+    if created:
+        _demo_form_fields(form)
     return campaign
+
+
+# The hosted demo form (/f/demo/): the fields of static/demo/form.html, and a
+# consent box.
+DEMO_FIELDS = (
+    ("full_name", "Full name", "Họ và tên", False),
+    ("email", "Email", "Email", True),
+    ("phone", "Phone", "Số điện thoại", False),
+    ("company", "Company", "Công ty", False),
+    ("job_title", "Job title", "Chức danh", False),
+    ("city", "City", "Thành phố", False),
+    (
+        "consent",
+        "Email me about this and later events",
+        "Gửi email cho tôi về sự kiện này và các sự kiện sau",
+        False,
+    ),
+)
+
+
+def _demo_form_fields(form: WebForm) -> None:
+    FormField.objects.bulk_create(
+        FormField(
+            form=form,
+            name=name,
+            label_en=label_en,
+            label_vi=label_vi,
+            required=required,
+            position=position,
+        )
+        for position, (name, label_en, label_vi, required) in enumerate(DEMO_FIELDS)
+    )
+    webform_consent_set(
+        form=form,
+        purpose="Event emails",
+        text_en="We will email you about this webinar and our next events. "
+        "You can unsubscribe at any time.",
+        text_vi="Chúng tôi sẽ gửi email về webinar này và các sự kiện tiếp theo. "
+        "Bạn có thể hủy đăng ký bất cứ lúc nào.",
+    )
 
 
 def _generate_leads(campaign: Campaign) -> tuple[int, int]:

@@ -3,6 +3,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from leads.models import InteractionKind
@@ -47,6 +48,28 @@ class Campaign(models.Model):
         verbose_name = _("campaign")
         verbose_name_plural = _("campaigns")
         ordering = ["-created_at", "-id"]
+        constraints = [
+            # Attribution looks campaigns up by UTM code: two with one code
+            # would split its leads. Blank codes are many.
+            models.UniqueConstraint(
+                fields=["utm_campaign"],
+                condition=~models.Q(utm_campaign=""),
+                name="campaign_unique_utm",
+                violation_error_message=_("Another campaign uses this UTM code."),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(budget__isnull=True) | models.Q(budget__gte=0),
+                name="campaign_budget_not_negative",
+                violation_error_message=_("The budget cannot be negative."),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(starts_on__isnull=True)
+                | models.Q(ends_on__isnull=True)
+                | models.Q(ends_on__gte=models.F("starts_on")),
+                name="campaign_ends_after_start",
+                violation_error_message=_("The campaign cannot end before it starts."),
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -85,6 +108,42 @@ class WebForm(models.Model):
             "One origin per line (https://example.com). Blank accepts any origin."
         ),
     )
+    thank_you_message_en = models.TextField(
+        _("thank-you message (English)"),
+        blank=True,
+        help_text=_("Shown after a post when there is no thank-you page."),
+    )
+    thank_you_message_vi = models.TextField(
+        _("thank-you message (Vietnamese)"), blank=True
+    )
+    capture_utm = models.BooleanField(
+        _("capture UTM parameters"),
+        default=True,
+        help_text=_("Hidden fields take utm_* from the address of the page."),
+    )
+    double_opt_in = models.BooleanField(
+        _("double opt-in"),
+        default=False,
+        help_text=_(
+            "Email consent starts only when the person confirms it from an email."
+        ),
+    )
+    require_render_token = models.BooleanField(
+        _("refuse posts without a render token"),
+        default=False,
+        help_text=_(
+            "Posts that did not come from our hosted page or embed script go to "
+            "the spam log. Leave off for plain HTML copies of the form."
+        ),
+    )
+    min_fill_seconds = models.PositiveSmallIntegerField(
+        _("minimum seconds to fill in"),
+        default=3,
+        help_text=_("A post sooner than this after the form was shown is spam."),
+    )
+    # The version of the consent text in force (0: none yet); a submission
+    # keeps the version it was shown.
+    consent_version = models.PositiveIntegerField(default=0, editable=False)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -108,6 +167,14 @@ class SubmissionStatus(models.TextChoices):
     PROCESSED = "processed", _("Processed")
     FAILED = "failed", _("Failed")
     SPAM = "spam", _("Spam")
+
+
+class SpamReason(models.TextChoices):
+    HONEYPOT = "honeypot", _("Honeypot filled in")
+    TOO_FAST = "too_fast", _("Sent too fast")
+    BAD_TOKEN = "bad_token", _("Forged or stale form token")
+    NO_TOKEN = "no_token", _("No form token")
+    RATE_LIMIT = "rate_limit", _("Rate limit")
 
 
 class Submission(models.Model):
@@ -144,6 +211,19 @@ class Submission(models.Model):
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
     referer = models.CharField(max_length=500, blank=True)
+    spam_reason = models.CharField(
+        _("spam reason"), max_length=16, choices=SpamReason.choices, blank=True
+    )
+    language = models.CharField(_("language"), max_length=8, blank=True)
+    consent_version = models.PositiveIntegerField(null=True, blank=True)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("released by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
 
     class Meta:
         verbose_name = _("submission")
@@ -156,7 +236,190 @@ class Submission(models.Model):
                 condition=models.Q(status="pending"),
                 name="submission_pending",
             ),
+            # The spam log, newest first.
+            models.Index(
+                fields=["-received_at"],
+                condition=models.Q(status="spam"),
+                name="submission_spam",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.status}"
+
+
+class FormFieldType(models.TextChoices):
+    TEXT = "text", _("Text")
+    TEXTAREA = "textarea", _("Long text")
+    EMAIL = "email", _("Email")
+    TEL = "tel", _("Phone")
+    NUMBER = "number", _("Number")
+    DATE = "date", _("Date")
+    CHECKBOX = "checkbox", _("Checkbox")
+
+
+# The lead fields a builder may put on a form, with the input each needs and
+# its default label. Any other name is a custom field kept with the lead.
+LEAD_FIELDS: dict[str, tuple[str, str]] = {
+    "full_name": (FormFieldType.TEXT, _("Full name")),
+    "first_name": (FormFieldType.TEXT, _("First name")),
+    "last_name": (FormFieldType.TEXT, _("Last name")),
+    "email": (FormFieldType.EMAIL, _("Email")),
+    "phone": (FormFieldType.TEL, _("Phone")),
+    "company": (FormFieldType.TEXT, _("Company")),
+    "job_title": (FormFieldType.TEXT, _("Job title")),
+    "industry": (FormFieldType.TEXT, _("Industry")),
+    "city": (FormFieldType.TEXT, _("City")),
+    "country": (FormFieldType.TEXT, _("Country")),
+    "budget": (FormFieldType.TEXT, _("Budget (VND)")),
+    "authority": (FormFieldType.TEXT, _("Your role in the purchase")),
+    "need": (FormFieldType.TEXTAREA, _("What do you need?")),
+    "timeline": (FormFieldType.DATE, _("When do you plan to buy?")),
+    "consent": (FormFieldType.CHECKBOX, _("I agree to receive marketing emails")),
+}
+# The consent checkbox's field name in a post.
+CONSENT_FIELD = "consent"
+
+
+class FormField(models.Model):
+    """One input of a web form, as the builder placed it."""
+
+    form = models.ForeignKey(
+        WebForm,
+        verbose_name=_("form"),
+        on_delete=models.CASCADE,
+        related_name="fields",
+    )
+    name = models.SlugField(
+        _("field"),
+        max_length=64,
+        help_text=_("A lead field, or any other name for a custom field."),
+    )
+    input_type = models.CharField(
+        _("input"),
+        max_length=16,
+        choices=FormFieldType.choices,
+        default=FormFieldType.TEXT,
+        help_text=_("Lead fields always use their own input."),
+    )
+    label_en = models.CharField(_("label (English)"), max_length=200, blank=True)
+    label_vi = models.CharField(_("label (Vietnamese)"), max_length=200, blank=True)
+    required = models.BooleanField(_("required"), default=False)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    class Meta:
+        verbose_name = _("form field")
+        verbose_name_plural = _("form fields")
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["form", "name"], name="formfield_unique_name"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_lead_field(self) -> bool:
+        return self.name in LEAD_FIELDS
+
+    @property
+    def widget(self) -> str:
+        if self.is_lead_field:
+            return LEAD_FIELDS[self.name][0]
+        return self.input_type
+
+    def label(self, language: str | None = None) -> str:
+        """The label in the given language, falling back to English, then
+        to the lead field's own name."""
+        language = (language or get_language() or "en")[:2]
+        chosen = self.label_vi if language == "vi" else self.label_en
+        if chosen or self.label_en:
+            return chosen or self.label_en
+        if self.is_lead_field:
+            return str(LEAD_FIELDS[self.name][1])
+        return self.name.replace("_", " ").capitalize()
+
+
+class ConsentText(models.Model):
+    """A version of a form's consent wording. A record names the version a
+    person agreed to, so a text is never edited in place: a change is a new
+    version."""
+
+    form = models.ForeignKey(
+        WebForm,
+        verbose_name=_("form"),
+        on_delete=models.CASCADE,
+        related_name="consent_texts",
+    )
+    version = models.PositiveIntegerField(_("version"))
+    purpose = models.CharField(_("purpose"), max_length=200)
+    text_en = models.TextField(_("text (English)"))
+    text_vi = models.TextField(_("text (Vietnamese)"), blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("consent text")
+        verbose_name_plural = _("consent texts")
+        ordering = ["form", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["form", "version"], name="consenttext_unique_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.form} v{self.version}"
+
+    def text(self, language: str | None = None) -> str:
+        language = (language or get_language() or "en")[:2]
+        return (self.text_vi if language == "vi" else "") or self.text_en
+
+
+class ConsentRecord(models.Model):
+    """Proof of one consent: who, to which purpose and wording, when and
+    through which source (GDPR art. 7; Vietnam decree 13/2023 art. 11)."""
+
+    lead = models.ForeignKey(
+        "leads.Lead",
+        verbose_name=_("lead"),
+        on_delete=models.CASCADE,
+        related_name="consent_records",
+    )
+    consent_text = models.ForeignKey(
+        ConsentText,
+        verbose_name=_("consent text"),
+        on_delete=models.PROTECT,
+        related_name="records",
+    )
+    submission = models.OneToOneField(
+        "Submission",
+        verbose_name=_("submission"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="consent_record",
+    )
+    purpose = models.CharField(_("purpose"), max_length=200)
+    given_at = models.DateTimeField(_("given"))
+    source = models.CharField(_("source"), max_length=500)
+    language = models.CharField(_("language"), max_length=8, blank=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    double_opt_in = models.BooleanField(_("double opt-in"), default=False)
+    confirmation_sent_at = models.DateTimeField(
+        _("confirmation sent"), null=True, blank=True
+    )
+    confirmed_at = models.DateTimeField(_("confirmed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("consent record")
+        verbose_name_plural = _("consent records")
+        ordering = ["-given_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.purpose}"
+
+    @property
+    def is_effective(self) -> bool:
+        return not self.double_opt_in or self.confirmed_at is not None

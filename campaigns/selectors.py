@@ -17,7 +17,12 @@ def active_form(key: str) -> WebForm | None:
     if cached is not None and now - cached[0] < FORM_CACHE_SECONDS:
         return cached[1]
 
-    form = WebForm.objects.filter(key=key, is_active=True).first()
+    # The builder's fields come along: capture checks the required ones.
+    form = (
+        WebForm.objects.prefetch_related("fields")
+        .filter(key=key, is_active=True)
+        .first()
+    )
     if len(_forms) > 10_000:
         _forms.clear()
     _forms[key] = (now, form)

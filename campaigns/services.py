@@ -7,11 +7,16 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
+from django.core import signing
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from leadcrm.queue import enqueue, wake, wake_clear
@@ -27,16 +32,33 @@ from leads.services import (
     leads_announce,
 )
 
-from .models import Submission, SubmissionStatus, WebForm
+from .models import (
+    CONSENT_FIELD,
+    Campaign,
+    ConsentRecord,
+    ConsentText,
+    Submission,
+    SubmissionStatus,
+    WebForm,
+)
+from .spam import HONEYPOT_FIELD, TOKEN_FIELD, spam_reason
 
 logger = logging.getLogger(__name__)
 
-# A honeypot: invisible to people, filled in by bots that fill everything.
-HONEYPOT_FIELD = "website"
 # Fields of a post that are about the post itself, never lead data.
-CONTROL_FIELDS = {HONEYPOT_FIELD, "csrfmiddlewaretoken", "_next"}
+CONTROL_FIELDS = {HONEYPOT_FIELD, TOKEN_FIELD, "csrfmiddlewaretoken", "_next"}
 BANT_FIELDS = {"budget", "budget_currency", "authority", "need", "timeline"}
-KNOWN_FIELDS = {"email", "phone", *PROFILE_FIELDS, *UTM_KEYS, *BANT_FIELDS}
+KNOWN_FIELDS = {
+    "email",
+    "phone",
+    CONSENT_FIELD,
+    *PROFILE_FIELDS,
+    *UTM_KEYS,
+    *BANT_FIELDS,
+}
+# What a ticked checkbox or a JSON client may send for "yes".
+TRUE_VALUES = {"1", "on", "yes", "true", "y", "có"}
+CONSENT_SALT = "leadcrm.campaigns.consent-confirm"
 # Processing that crashes this often is a bug, not a passing fault: the
 # submission is marked failed for a person instead of retried for ever.
 MAX_ATTEMPTS = 8
@@ -79,39 +101,71 @@ def submission_receive(
     """Validate and store a form post; enqueue its processing after commit.
 
     Raises SubmissionRejected with field errors when the post names no valid
-    email nor phone. Spam is stored as spam and answered like any other post.
+    email nor phone, or misses a field the form requires. Spam (see
+    campaigns.spam) is stored as spam, before any validation, and answered
+    like any other post. `form.fields` should be prefetched (active_form
+    does): the builder's required fields are checked here.
     """
     meta = {
         "remote_addr": remote_addr,
         "user_agent": user_agent[:300],
         "referer": referer[:500],
+        "language": (get_language() or "")[:8],
     }
-    if str(data.get(HONEYPOT_FIELD) or "").strip():
-        logger.info("Form %s: honeypot filled, kept as spam", form.pk)
+    payload = clean_payload(data)
+    reason = spam_reason(form, data, remote_addr=remote_addr)
+    if reason:
+        logger.info("Form %s: post kept as spam (%s)", form.pk, reason)
         return Submission.objects.create(
             form=form,
-            payload=clean_payload(data),
+            payload=payload,
             status=SubmissionStatus.SPAM,
+            spam_reason=reason,
             **meta,
         )
 
-    payload = clean_payload(data)
-    email, phone, errors = identity_errors(
-        email=_first(payload.get("email")), phone=_first(payload.get("phone"))
-    )
-    if not (email or phone):
-        # Say that either will do, next to whichever field is missing.
-        hint = _("Enter an email address or a phone number.")
-        for name in ("email", "phone"):
-            errors.setdefault(name, [hint])
+    errors = _contact_errors(payload)
+    for field in form.fields.all():
+        if field.required and not _filled(field.widget, payload.get(field.name)):
+            errors.setdefault(field.name, [_("This field is required.")])
+    if errors:
         raise SubmissionRejected(errors)
 
+    consent_version = None
+    if form.consent_version and _is_true(payload.get(CONSENT_FIELD)):
+        consent_version = form.consent_version
     # A single INSERT commits by itself; on_commit then runs at once, or
     # after the caller's transaction when there is one.
-    submission = Submission.objects.create(form=form, payload=payload, **meta)
+    submission = Submission.objects.create(
+        form=form, payload=payload, consent_version=consent_version, **meta
+    )
     transaction.on_commit(lambda: _enqueue_processing(submission.pk))
 
     return submission
+
+
+def _contact_errors(payload: Mapping) -> dict[str, list[str]]:
+    """Errors when the post names no valid email nor phone, else none."""
+    email, phone, errors = identity_errors(
+        email=_first(payload.get("email")), phone=_first(payload.get("phone"))
+    )
+    if email or phone:
+        return {}
+    # Say that either will do, next to whichever field is missing.
+    hint = _("Enter an email address or a phone number.")
+    for name in ("email", "phone"):
+        errors.setdefault(name, [hint])
+    return errors
+
+
+def _filled(widget: str, value: str | list[str] | None) -> bool:
+    if widget == "checkbox":
+        return _is_true(value)
+    return bool(_first(value).strip())
+
+
+def _is_true(value: str | list[str] | None) -> bool:
+    return _first(value).strip().lower() in TRUE_VALUES
 
 
 def _first(value: str | list[str] | None) -> str:
@@ -140,13 +194,36 @@ def submission_to_lead_data(submission: Submission) -> LeadData:
     custom = {k: v for k, v in payload.items() if k not in KNOWN_FIELDS}
 
     fields["source"] = fields["source"] or utm.get("utm_source", "") or "web_form"
+    # Marketing consent starts with the post itself only without double
+    # opt-in; with it, at the confirmation. An unticked box changes nothing.
+    consent = submission.consent_version is not None
     return LeadData(
         **fields,
         custom=custom,
         utm=utm,
-        campaign_id=submission.form.campaign_id,
+        campaign_id=touch_campaign_id(submission.form, utm.get("utm_campaign", "")),
+        email_consent=True if consent and not submission.form.double_opt_in else None,
         bant=stated_bant(payload, received=submission.received_at.date()),
     )
+
+
+def touch_campaign_id(form: WebForm, utm_campaign: str) -> int:
+    """The campaign that brought the person: the one whose UTM code the post
+    names (a newsletter linking to an ebook form), else the form's own.
+
+    The form's interaction always counts for the form's campaign; this is
+    only the lead's first/last touch.
+    """
+    code = utm_campaign.strip()
+    if code and code.lower() != (form.campaign.utm_campaign or "").lower():
+        match = (
+            Campaign.objects.filter(utm_campaign__iexact=code)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if match is not None:
+            return match
+    return form.campaign_id
 
 
 def stated_bant(payload: Mapping, *, received: date) -> dict[str, dict]:
@@ -225,9 +302,11 @@ def submission_process(*, submission_id: int) -> Submission | None:
 
 def _process(submission_id: int, *, announce: bool = True) -> Submission:
     with transaction.atomic():
+        # Only the submission is locked: locking the joined form and
+        # campaign rows would make a form's submissions wait for each other.
         submission = (
-            Submission.objects.select_for_update()
-            .select_related("form")
+            Submission.objects.select_for_update(of=("self",))
+            .select_related("form__campaign")
             .get(pk=submission_id)
         )
         if submission.status != SubmissionStatus.PENDING:
@@ -236,6 +315,7 @@ def _process(submission_id: int, *, announce: bool = True) -> Submission:
         interaction = InteractionData(
             kind=submission.form.interaction_kind,
             channel=Channel.WEB_FORM,
+            campaign_id=submission.form.campaign_id,
             occurred_at=submission.received_at,
             details={"form": submission.form.key, "submission": submission.pk},
             idempotency_key=f"submission:{submission.pk}",
@@ -253,6 +333,7 @@ def _process(submission_id: int, *, announce: bool = True) -> Submission:
         else:
             submission.status = SubmissionStatus.PROCESSED
             submission.lead = result.lead
+            _record_consent(submission)
             logger.info(
                 "Submission %s processed into lead %s (created=%s)",
                 submission.pk,
@@ -427,3 +508,183 @@ def submission_requeue(*, submission_ids: Iterable[int]) -> int:
 def _enqueue_many(submission_ids: list[int]) -> None:
     for submission_id in submission_ids:
         _enqueue_processing(submission_id)
+
+
+def _record_consent(submission: Submission) -> ConsentRecord | None:
+    """Keep the proof of the consent a processed submission gave, and ask
+    for confirmation after commit when the form uses double opt-in."""
+    if submission.consent_version is None:
+        return None
+    form = submission.form
+    text = ConsentText.objects.filter(
+        form=form, version=submission.consent_version
+    ).first()
+    if text is None:
+        logger.error("Submission %s names a missing consent text", submission.pk)
+        return None
+
+    double = form.double_opt_in and bool(submission.lead.email)
+    record, created = ConsentRecord.objects.get_or_create(
+        submission=submission,
+        defaults={
+            "lead": submission.lead,
+            "consent_text": text,
+            "purpose": text.purpose,
+            "given_at": submission.received_at,
+            "source": _consent_source(submission),
+            "language": submission.language,
+            "remote_addr": submission.remote_addr,
+            "double_opt_in": double,
+        },
+    )
+    if created and double:
+        transaction.on_commit(lambda: _enqueue_confirmation(record.pk))
+    return record
+
+
+def _consent_source(submission: Submission) -> str:
+    source = f"web form {submission.form.key}"
+    if submission.referer:
+        source += f" on {submission.referer}"
+    return source[:500]
+
+
+def _enqueue_confirmation(record_id: int) -> None:
+    from .tasks import send_consent_confirmation
+
+    enqueue(send_consent_confirmation, record_id)
+
+
+def consent_confirm_url(record: ConsentRecord) -> str:
+    token = signing.dumps(record.pk, salt=CONSENT_SALT, compress=True)
+    path = reverse("campaigns:consent_confirm", args=[token])
+    return settings.LEADCRM["PUBLIC_URL"].rstrip("/") + path
+
+
+def consent_confirmation_send(*, record_id: int) -> bool:
+    """Email the double opt-in link, once, in the language of the post."""
+    record = (
+        ConsentRecord.objects.select_related("lead", "consent_text")
+        .filter(pk=record_id, confirmation_sent_at__isnull=True)
+        .first()
+    )
+    if record is None or not record.lead.email:
+        return False
+
+    with translation.override(record.language or settings.LANGUAGE_CODE):
+        context = {
+            "record": record,
+            "text": record.consent_text.text(),
+            "url": consent_confirm_url(record),
+            "days": settings.LEADCRM["CONSENT_CONFIRM_DAYS"],
+        }
+        subject = _("Please confirm your subscription")
+        body = render_to_string("campaigns/consent_confirm_email.txt", context)
+    send_mail(subject, body, None, [record.lead.email])
+    ConsentRecord.objects.filter(pk=record.pk).update(
+        confirmation_sent_at=timezone.now()
+    )
+
+    logger.info("Consent record %s: confirmation sent", record.pk)
+    return True
+
+
+class ConsentLinkInvalid(Exception):
+    def __init__(self, *, expired: bool):
+        super().__init__("expired" if expired else "invalid")
+        self.expired = expired
+
+
+def consent_confirm(*, token: str) -> ConsentRecord:
+    """Confirm the consent a signed link names; the lead's email consent
+    starts now. Confirming twice changes nothing.
+
+    Raises ConsentLinkInvalid for a forged, unknown or expired link.
+    """
+    max_age = timedelta(days=settings.LEADCRM["CONSENT_CONFIRM_DAYS"])
+    try:
+        record_id = signing.loads(token, salt=CONSENT_SALT, max_age=max_age)
+    except signing.SignatureExpired:
+        raise ConsentLinkInvalid(expired=True) from None
+    except signing.BadSignature:
+        raise ConsentLinkInvalid(expired=False) from None
+
+    with transaction.atomic():
+        record = (
+            ConsentRecord.objects.select_for_update()
+            .select_related("lead")
+            .filter(pk=record_id)
+            .first()
+        )
+        if record is None:
+            raise ConsentLinkInvalid(expired=False)
+        if record.confirmed_at is not None:
+            return record
+        record.confirmed_at = timezone.now()
+        record.save(update_fields=["confirmed_at"])
+        lead = record.lead
+        lead_ingest(
+            data=LeadData(email=lead.email, phone=lead.phone, email_consent=True)
+        )
+
+    logger.info("Consent record %s confirmed", record.pk)
+    return record
+
+
+def submission_release(*, submission_id: int, by) -> Submission:
+    """Take a post out of the spam log and process it like any other.
+
+    Only spam can be released; the reason it was caught is kept.
+    """
+    with transaction.atomic():
+        submission = Submission.objects.select_for_update().get(pk=submission_id)
+        if submission.status != SubmissionStatus.SPAM:
+            raise ValidationError(_("Only spam can be released."))
+        if submission.form.consent_version and _is_true(
+            submission.payload.get(CONSENT_FIELD)
+        ):
+            submission.consent_version = submission.form.consent_version
+        submission.status = SubmissionStatus.PENDING
+        submission.released_by = by
+        submission.save(update_fields=["status", "released_by", "consent_version"])
+        transaction.on_commit(lambda: _enqueue_processing(submission.pk))
+
+    logger.info("Submission %s released from the spam log", submission.pk)
+    return submission
+
+
+def webform_consent_set(
+    *, form: WebForm, purpose: str, text_en: str, text_vi: str
+) -> ConsentText | None:
+    """Make this wording the form's consent text in force.
+
+    A changed wording is a new version (records keep pointing at the one
+    they were given under); the same wording again changes nothing. A blank
+    English text leaves the current version alone.
+    """
+    purpose, text_en, text_vi = purpose.strip(), text_en.strip(), text_vi.strip()
+    current = form.consent_texts.first()
+    if not text_en:
+        return current
+    if current and (current.purpose, current.text_en, current.text_vi) == (
+        purpose,
+        text_en,
+        text_vi,
+    ):
+        return current
+
+    with transaction.atomic():
+        locked = WebForm.objects.select_for_update().get(pk=form.pk)
+        version = locked.consent_version + 1
+        text = ConsentText.objects.create(
+            form=locked,
+            version=version,
+            purpose=purpose,
+            text_en=text_en,
+            text_vi=text_vi,
+        )
+        WebForm.objects.filter(pk=form.pk).update(consent_version=version)
+    form.consent_version = version
+
+    logger.info("Form %s: consent text version %s", form.pk, version)
+    return text

@@ -22,3 +22,8 @@ def drain_submissions() -> int:
 @shared_task
 def sweep_pending_submissions() -> int:
     return services.submission_sweep_pending()
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def send_consent_confirmation(record_id: int) -> None:
+    services.consent_confirmation_send(record_id=record_id)

@@ -11,13 +11,23 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
+
+from leads.services import UTM_KEYS
 
 from .models import WebForm
 from .selectors import active_form
-from .services import SubmissionRejected, submission_receive
+from .services import (
+    ConsentLinkInvalid,
+    SubmissionRejected,
+    consent_confirm,
+    submission_receive,
+)
+from .spam import HONEYPOT_FIELD, TOKEN_FIELD, render_token
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +62,19 @@ def _error(request, form, status: int, errors: dict) -> HttpResponse:
     return _cors(response, form, origin)
 
 
+def client_ip(request: HttpRequest) -> str | None:
+    """The visitor's address. Behind N trusted proxies (LEADCRM_PROXY_COUNT)
+    it is the Nth address from the right of X-Forwarded-For: the ones to its
+    left are whatever the client chose to send."""
+    hops = settings.LEADCRM["PROXY_COUNT"]
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if hops and forwarded:
+        addresses = [part.strip() for part in forwarded.split(",") if part.strip()]
+        if len(addresses) >= hops:
+            return addresses[-hops]
+    return request.META.get("REMOTE_ADDR")
+
+
 class NotAnObject(ValueError):
     pass
 
@@ -75,15 +98,18 @@ def _unknown_form(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
-@require_http_methods(["POST", "OPTIONS"])
+@require_http_methods(["GET", "HEAD", "POST", "OPTIONS"])
 def capture(request: HttpRequest, key: str) -> HttpResponse:
-    """The public endpoint every website's form posts to."""
+    """The public endpoint every website's form posts to; a GET shows the
+    hosted page of the form."""
     form = active_form(key)
     if form is None:
         return _unknown_form(request)
     origin = request.headers.get("Origin")
     if request.method == "OPTIONS":
         return _cors(HttpResponse(status=204), form, origin)
+    if request.method in ("GET", "HEAD"):
+        return hosted_form(request, form)
 
     if not form.origin_allowed(origin):
         return _error(request, form, 403, {"origin": [_("Origin not allowed.")]})
@@ -104,7 +130,7 @@ def capture(request: HttpRequest, key: str) -> HttpResponse:
         submission = submission_receive(
             form=form,
             data=data,
-            remote_addr=request.META.get("REMOTE_ADDR"),
+            remote_addr=client_ip(request),
             user_agent=request.headers.get("User-Agent", ""),
             referer=request.headers.get("Referer", ""),
         )
@@ -122,6 +148,62 @@ def capture(request: HttpRequest, key: str) -> HttpResponse:
     return response
 
 
+@never_cache
+def hosted_form(request: HttpRequest, form: WebForm) -> HttpResponse:
+    """The form on a page of our own, in the visitor's language (or the one
+    `?lang=` names), with a fresh time-trap token and the page's UTM values
+    in hidden fields."""
+    language = request.GET.get("lang", "")
+    if language not in dict(settings.LANGUAGES):
+        language = translation.get_language()
+    with translation.override(language):
+        context = {
+            "form": form,
+            "fields": list(form.fields.all()),
+            "utm": {key: request.GET.get(key, "")[:200] for key in UTM_KEYS},
+            "token": render_token(form.key),
+            "token_field": TOKEN_FIELD,
+            "honeypot_field": HONEYPOT_FIELD,
+            "consent_text": form.consent_texts.first(),
+            "language": language,
+        }
+        return render(request, "campaigns/hosted_form.html", context)
+
+
+@never_cache
+@require_GET
+def token(request: HttpRequest, key: str) -> HttpResponse:
+    """A fresh time-trap token for the embed script on another site."""
+    form = active_form(key)
+    if form is None:
+        return _unknown_form(request)
+    response = JsonResponse({"field": TOKEN_FIELD, "token": render_token(form.key)})
+    return _cors(response, form, request.headers.get("Origin"))
+
+
 def thanks(request: HttpRequest, key: str) -> HttpResponse:
     form = get_object_or_404(WebForm, key=key)
     return render(request, "campaigns/capture_thanks.html", {"form": form})
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def consent_confirmation(request: HttpRequest, token: str) -> HttpResponse:
+    """Double opt-in: the link from the email shows a button, and the post
+    confirms. Link checkers in mail systems follow GETs; only a person
+    presses the button. No CSRF token: the signed link is the secret."""
+    if request.method == "GET":
+        return render(request, "campaigns/consent_confirm.html", {"token": token})
+
+    try:
+        record = consent_confirm(token=token)
+    except ConsentLinkInvalid as exc:
+        return render(
+            request,
+            "campaigns/consent_confirm.html",
+            {"token": token, "invalid": True, "expired": exc.expired},
+            status=400,
+        )
+    return render(
+        request, "campaigns/consent_confirm.html", {"confirmed": True, "record": record}
+    )

@@ -201,6 +201,21 @@ LEADCRM = {
     "CAPTURE_MAX_BYTES": env.int("LEADCRM_CAPTURE_MAX_BYTES", default=64 * 1024),
     # A submission still pending after this many seconds is re-enqueued.
     "SWEEP_AFTER_SECONDS": env.int("LEADCRM_SWEEP_AFTER_SECONDS", default=30),
+    # Capture rate limits, per minute. Without a Redis URL (the laptop mode)
+    # there is no limit; with Redis down the limiter lets posts through.
+    "RATE_LIMIT_REDIS_URL": env.str(
+        "LEADCRM_RATE_LIMIT_REDIS_URL",
+        default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "",
+    ),
+    "RATE_LIMIT_PER_IP": env.int("LEADCRM_RATE_LIMIT_PER_IP", default=20),
+    "RATE_LIMIT_PER_FORM": env.int("LEADCRM_RATE_LIMIT_PER_FORM", default=600),
+    # Reverse proxies in front of the app that append to X-Forwarded-For;
+    # 0 trusts only the connection's own address.
+    "PROXY_COUNT": env.int("LEADCRM_PROXY_COUNT", default=0),
+    # Where links in emails (double opt-in) point: this site as the public
+    # sees it.
+    "PUBLIC_URL": env.str("LEADCRM_PUBLIC_URL", default="http://127.0.0.1:8000"),
+    "CONSENT_CONFIRM_DAYS": env.int("LEADCRM_CONSENT_CONFIRM_DAYS", default=7),
 }
 
 EMAIL_BACKEND = env.str(

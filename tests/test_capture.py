@@ -165,8 +165,11 @@ def test_origins_outside_the_allowed_list_are_refused(client, web_form):
     assert allowed["Access-Control-Allow-Origin"] == "https://shop.example.vn"
 
 
-def test_get_is_not_allowed(client, web_form):
-    assert client.get("/f/ebook/").status_code == 405
+def test_a_get_shows_the_hosted_form_and_other_methods_are_not_allowed(
+    client, web_form
+):
+    assert client.get("/f/ebook/").status_code == 200
+    assert client.put("/f/ebook/").status_code == 405
 
 
 def test_healthz_answers_while_the_database_does(client):
