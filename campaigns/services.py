@@ -24,6 +24,7 @@ from leads.services import (
     lead_ingest,
 )
 
+from . import events
 from .models import Submission, SubmissionStatus, WebForm
 
 logger = logging.getLogger(__name__)
@@ -236,6 +237,8 @@ def _process(submission_id: int) -> Submission:
         else:
             submission.status = SubmissionStatus.PROCESSED
             submission.lead = result.lead
+            # An event's registration form: the lead takes a seat.
+            events.registration_from_submission(submission=submission, lead=result.lead)
             logger.info(
                 "Submission %s processed into lead %s (created=%s)",
                 submission.pk,

@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from . import services
+from . import events, inbound, services
 
 
 @shared_task(
@@ -17,3 +17,23 @@ def process_submission(submission_id: int) -> None:
 @shared_task
 def sweep_pending_submissions() -> int:
     return services.submission_sweep_pending()
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def process_inbound_delivery(delivery_id: int) -> None:
+    inbound.delivery_process(delivery_id=delivery_id)
+
+
+@shared_task
+def sweep_pending_inbound() -> int:
+    return inbound.delivery_sweep_pending()
+
+
+@shared_task
+def mark_event_no_shows() -> int:
+    return events.event_no_shows_mark()

@@ -176,6 +176,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "scoring.tasks.nightly_rescore",
         "schedule": crontab(hour=2, minute=0),
     },
+    "mark-event-no-shows": {
+        "task": "campaigns.tasks.mark_event_no_shows",
+        "schedule": crontab(minute="*/15"),
+    },
+    "sweep-pending-inbound": {
+        "task": "campaigns.tasks.sweep_pending_inbound",
+        "schedule": env.float("LEADCRM_SWEEP_SECONDS", default=60.0),
+    },
     "sweep-stale-scores": {
         "task": "scoring.tasks.sweep_stale_scores",
         "schedule": env.float("LEADCRM_SWEEP_SECONDS", default=60.0),
@@ -191,6 +199,13 @@ LEADCRM = {
     "CAPTURE_MAX_BYTES": env.int("LEADCRM_CAPTURE_MAX_BYTES", default=64 * 1024),
     # A submission still pending after this many seconds is re-enqueued.
     "SWEEP_AFTER_SECONDS": env.int("LEADCRM_SWEEP_AFTER_SECONDS", default=30),
+    # Hours after an event ends before its absent registrants become
+    # no-shows, leaving time for the attendance import.
+    "EVENT_NO_SHOW_AFTER_HOURS": env.int(
+        "LEADCRM_EVENT_NO_SHOW_AFTER_HOURS", default=12
+    ),
+    # Largest signed delivery a lead platform may post to /in/<key>/.
+    "INBOUND_MAX_BYTES": env.int("LEADCRM_INBOUND_MAX_BYTES", default=64 * 1024),
 }
 
 EMAIL_BACKEND = env.str(

@@ -15,5 +15,7 @@ urlpatterns = [
     path("scoring/", include("scoring.urls")),
     path("api/", include("leads.api_urls")),
     path("f/", include("campaigns.urls")),
+    path("events/", include("campaigns.event_urls")),
+    path("in/", include("campaigns.inbound_urls")),
     path("", RedirectView.as_view(pattern_name="leads:list"), name="home"),
 ]
