@@ -1,8 +1,10 @@
+import threading
 from datetime import datetime, timedelta
 
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -461,3 +463,73 @@ def test_the_no_show_task_runs_from_beat(event, make_lead):
 
     with time_machine.travel(event.ends_at + timedelta(days=1), tick=False):
         assert mark_event_no_shows.apply().get() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_registrations_never_take_more_seats_than_there_are(
+    event, make_lead
+):
+    leads = [make_lead(email=f"race{n}@example.vn") for n in range(10)]
+    barrier = threading.Barrier(len(leads))
+    errors: list[BaseException] = []
+
+    def register(lead) -> None:
+        try:
+            barrier.wait(timeout=10)
+            events.event_register(event=event, lead=lead)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=register, args=(lead,)) for lead in leads]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert errors == []
+    counts = events.event_counts(event=event)
+    assert (counts.registered, counts.waitlisted) == (2, 8)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_door_checks_a_person_in_on_a_phone(
+    chromium_browser, live_server, event, make_lead, make_user
+):
+    from playwright.sync_api import expect
+
+    make_user("door", perms=EVENT_PERMS)
+    _register(event, make_lead, email="lan@example.vn", full_name="Nguyễn Thị Lan")
+    _register(event, make_lead, email="binh@example.vn", full_name="Trần Văn Bình")
+    context = chromium_browser.new_context(
+        locale="en-US", viewport={"width": 390, "height": 844}, has_touch=True
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        page.goto(f"{live_server.url}/login/")
+        page.fill("input[name=username]", "door")
+        page.fill("input[name=password]", "a-long-test-password")
+        page.click("main form button[type=submit]")
+        page.goto(f"{live_server.url}/events/{event.pk}/check-in/")
+
+        page.fill("#check-in-q", "nguyen")
+        results = page.locator("#check-in-results")
+        expect(results).not_to_contain_text("Trần Văn Bình")
+        expect(results).to_contain_text("Nguyễn Thị Lan")
+        page.get_by_role("button", name="Check in").tap()
+
+        expect(results).to_contain_text("Here")
+        expect(page.locator("#check-in-count")).to_contain_text("1 of 2 here")
+        # Nothing wider than the phone's screen.
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390
+    finally:
+        context.close()
+
+    assert EventRegistration.objects.get(lead__email="lan@example.vn").attendance == (
+        Attendance.ATTENDED
+    )
