@@ -9,6 +9,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
+from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.generic import CreateView, ListView, UpdateView, View
@@ -63,11 +64,13 @@ class EventListView(LoginRequiredMixin, PermissionRequiredMixin, PagedListView):
 
 
 class EventMixin(LoginRequiredMixin, PermissionRequiredMixin):
-    def dispatch(self, request, *args, **kwargs):
-        self.event = get_object_or_404(
-            Event.objects.select_related("campaign", "form"), pk=kwargs["pk"]
+    @cached_property
+    def event(self) -> Event:
+        # Loaded on first use, after the login and permission checks: a
+        # stranger learns nothing of which events exist.
+        return get_object_or_404(
+            Event.objects.select_related("campaign", "form"), pk=self.kwargs["pk"]
         )
-        return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -533,3 +533,10 @@ def test_the_door_checks_a_person_in_on_a_phone(
     assert EventRegistration.objects.get(lead__email="lan@example.vn").attendance == (
         Attendance.ATTENDED
     )
+
+
+def test_a_stranger_is_sent_to_the_login_even_for_a_missing_event(client):
+    response = client.get(reverse("events:detail", args=[999]))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
