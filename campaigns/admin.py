@@ -8,6 +8,7 @@ from django.utils.html import escape, format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from .events import event_promote_waitlist
 from .inbound import delivery_requeue
 from .models import (
     Campaign,
@@ -140,6 +141,11 @@ class EventAdmin(admin.ModelAdmin):
     autocomplete_fields = ("campaign",)
     raw_id_fields = ("form",)
     readonly_fields = ("no_shows_marked_at", "created_at")
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # A capacity raised here seats the waitlist as on the event's page.
+        event_promote_waitlist(event=obj)
 
 
 @admin.register(EventRegistration)

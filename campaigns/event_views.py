@@ -239,3 +239,19 @@ class EventUpdateView(LoginRequiredMixin, PermissionRequiredMixin, UpdateView):
     model = Event
     form_class = EventForm
     template_name = "campaigns/event_form.html"
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+
+        promoted = events.event_promote_waitlist(event=self.object)
+        if promoted:
+            messages.success(
+                self.request,
+                ngettext(
+                    "%(count)s person moved from the waitlist to a seat.",
+                    "%(count)s people moved from the waitlist to a seat.",
+                    promoted,
+                )
+                % {"count": promoted},
+            )
+        return response

@@ -189,6 +189,33 @@ def event_register(
     return registration
 
 
+def event_promote_waitlist(*, event: Event) -> int:
+    """Give free seats (after a capacity increase) to the waitlist, first
+    come first served; returns how many were promoted."""
+    with transaction.atomic():
+        event = Event.objects.select_for_update().get(pk=event.pk)
+        waitlist = event.registrations.filter(status=RegistrationStatus.WAITLISTED)
+        if event.capacity is None:
+            promoted = list(waitlist.values_list("pk", flat=True))
+        else:
+            taken = event.registrations.filter(
+                status=RegistrationStatus.REGISTERED
+            ).count()
+            free = max(event.capacity - taken, 0)
+            promoted = list(
+                waitlist.order_by("registered_at", "id").values_list("pk", flat=True)[
+                    :free
+                ]
+            )
+        EventRegistration.objects.filter(pk__in=promoted).update(
+            status=RegistrationStatus.REGISTERED
+        )
+
+    if promoted:
+        logger.info("Event %s: %s promoted from the waitlist", event.pk, len(promoted))
+    return len(promoted)
+
+
 def _record(
     registration: EventRegistration,
     *,

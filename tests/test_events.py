@@ -540,3 +540,33 @@ def test_a_stranger_is_sent_to_the_login_even_for_a_missing_event(client):
 
     assert response.status_code == 302
     assert response["Location"].startswith("/login/")
+
+
+def test_raising_the_capacity_seats_the_waitlist_in_order(door, event, make_lead):
+    for name in ("a", "b", "c", "d", "e"):
+        _register(event, make_lead, email=f"{name}@example.vn")
+
+    response = door.post(
+        reverse("events:update", args=[event.pk]),
+        {
+            "campaign": event.campaign.pk,
+            "name": event.name,
+            "kind": event.kind,
+            "starts_at": "2026-11-20T09:00",
+            "ends_at": "2026-11-20T12:00",
+            "venue": event.venue,
+            "capacity": 4,
+            "form": event.form.pk,
+        },
+        follow=True,
+    )
+
+    assert "2 people moved from the waitlist to a seat." in response.content.decode()
+    statuses = dict(EventRegistration.objects.values_list("lead__email", "status"))
+    assert [statuses[f"{name}@example.vn"] for name in "abcde"] == [
+        "registered",
+        "registered",
+        "registered",
+        "registered",
+        "waitlisted",
+    ]
