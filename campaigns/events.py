@@ -223,10 +223,12 @@ def _record(
     key: str,
     at: datetime,
     announce: bool = True,
+    touch: bool = True,
     **details: object,
 ) -> None:
     """Record one event interaction of the registration's lead through the
-    ingest service (which also makes the event the lead's last touch)."""
+    ingest service; with `touch` the event's campaign becomes the lead's
+    last touch (a no-show is no touch)."""
     lead = registration.lead
     event = registration.event
     lead_ingest(
@@ -234,7 +236,7 @@ def _record(
             email=lead.email,
             phone=lead.phone,
             external_id=lead.external_id,
-            campaign_id=event.campaign_id,
+            campaign_id=event.campaign_id if touch else None,
         ),
         interactions=[
             InteractionData(
@@ -242,6 +244,7 @@ def _record(
                 channel=Channel.EVENT,
                 occurred_at=at,
                 subject=event.name,
+                campaign_id=event.campaign_id,
                 details={"event": event.pk, **details},
                 idempotency_key=f"event:{event.pk}:{key}:{lead.pk}",
             )
@@ -472,6 +475,7 @@ def _mark_event_no_shows(event_id: int, *, now: datetime) -> int:
                 key="no_show",
                 at=event.ends_at,
                 announce=False,
+                touch=False,
             )
         EventRegistration.objects.filter(pk__in=[r.pk for r in absent]).update(
             attendance=Attendance.NO_SHOW

@@ -435,6 +435,7 @@ def test_registered_leads_who_did_not_come_become_no_shows(event, make_lead):
     }
     no_show = stayed_home.lead.interactions.get(kind="event_no_show")
     assert no_show.occurred_at == event.ends_at
+    assert no_show.campaign == event.campaign
     assert not waitlisted.lead.interactions.filter(kind="event_no_show").exists()
     event.refresh_from_db()
     assert event.no_shows_marked_at is not None
