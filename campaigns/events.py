@@ -329,8 +329,11 @@ def event_attendance_import(
     """
     from scoring.services import score_recompute_many
 
+    # Read whole before any row is recorded: a file refused halfway
+    # would leave half an import behind.
+    rows = list(_attendance_rows(content))
     report = AttendanceReport()
-    for line, values in _attendance_rows(content):
+    for line, values in rows:
         try:
             _import_row(event, values, user=user, report=report)
         except ValidationError as exc:
@@ -363,15 +366,16 @@ def _attendance_rows(content: bytes) -> Iterator[tuple[int, dict[str, str]]]:
         raise AttendanceFileError(_("The file is empty."))
     columns = _attendance_columns(header)
 
-    for number, row in enumerate(reader, start=2):
-        if number - 1 > IMPORT_MAX_ROWS:
+    for count, row in enumerate(reader, start=1):
+        if count > IMPORT_MAX_ROWS:
             raise AttendanceFileError(
                 _("The file has more than %(rows)s rows.") % {"rows": IMPORT_MAX_ROWS}
             )
         if not any(cell.strip() for cell in row):
             continue
         yield (
-            number,
+            # The line a row ends on: a quoted cell may hold line breaks.
+            reader.line_num,
             {
                 name: row[index].strip() if index < len(row) else ""
                 for name, index in columns.items()

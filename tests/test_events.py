@@ -571,3 +571,14 @@ def test_raising_the_capacity_seats_the_waitlist_in_order(door, event, make_lead
         "registered",
         "waitlisted",
     ]
+
+
+def test_a_file_with_too_many_rows_records_nothing(event, monkeypatch):
+    monkeypatch.setattr(events, "IMPORT_MAX_ROWS", 2)
+    text = "email\na@example.vn\nb@example.vn\nc@example.vn\n"
+
+    with pytest.raises(events.AttendanceFileError):
+        events.event_attendance_import(event=event, content=text.encode())
+
+    assert Lead.objects.count() == 0
+    assert EventRegistration.objects.count() == 0
