@@ -8,11 +8,17 @@ from django.utils.html import escape, format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from .events import event_promote_waitlist
+from .inbound import delivery_requeue
 from .models import (
     Campaign,
     ConsentRecord,
     ConsentText,
+    Event,
+    EventRegistration,
     FormField,
+    InboundDelivery,
+    LeadSource,
     Submission,
     SubmissionStatus,
     WebForm,
@@ -165,6 +171,97 @@ class SubmissionAdmin(admin.ModelAdmin):
             ngettext(
                 "%(count)d submission sent back to processing.",
                 "%(count)d submissions sent back to processing.",
+                count,
+            )
+            % {"count": count},
+            messages.SUCCESS,
+        )
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "campaign", "starts_at", "capacity", "form")
+    list_filter = ("kind", "campaign")
+    search_fields = ("name", "campaign__name")
+    date_hierarchy = "starts_at"
+    list_select_related = ("campaign", "form")
+    autocomplete_fields = ("campaign",)
+    raw_id_fields = ("form",)
+    readonly_fields = ("no_shows_marked_at", "created_at")
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # A capacity raised here seats the waitlist as on the event's page.
+        event_promote_waitlist(event=obj)
+
+
+@admin.register(EventRegistration)
+class EventRegistrationAdmin(admin.ModelAdmin):
+    """Read-only: registrations and attendance are recorded by the event
+    pages and the capture path, together with their interactions."""
+
+    list_display = ("event", "lead", "status", "attendance", "registered_at")
+    list_filter = ("status", "attendance", "source")
+    search_fields = ("event__name", "=lead__id")
+    list_select_related = ("event", "lead")
+    raw_id_fields = ("event", "lead", "submission", "checked_in_by")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LeadSource)
+class LeadSourceAdmin(admin.ModelAdmin):
+    list_display = ("name", "platform", "key", "campaign", "is_active")
+    list_filter = ("platform", "is_active")
+    search_fields = ("name", "key")
+    list_select_related = ("campaign",)
+    autocomplete_fields = ("campaign",)
+    readonly_fields = ("endpoint", "created_at")
+
+    @admin.display(description=_("endpoint"))
+    def endpoint(self, obj):
+        if obj is None or obj.pk is None:
+            return _("Save the source to get its address.")
+        return reverse("inbound:receive", args=[obj.key])
+
+
+@admin.register(InboundDelivery)
+class InboundDeliveryAdmin(admin.ModelAdmin):
+    """The raw inbox of lead platforms, read-only like submissions."""
+
+    list_display = ("id", "source", "external_id", "status", "received_at", "lead")
+    list_filter = ("status", "source")
+    search_fields = ("=id", "=external_id", "error")
+    date_hierarchy = "received_at"
+    list_select_related = ("source", "lead")
+    raw_id_fields = ("source", "lead")
+    actions = ("reprocess",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_reprocess_permission(self, request):
+        return request.user.has_perm("campaigns.change_inbounddelivery")
+
+    @admin.action(description=_("Re-process"), permissions=["reprocess"])
+    def reprocess(self, request, queryset):
+        count = delivery_requeue(delivery_ids=queryset.values_list("pk", flat=True))
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d delivery sent back to processing.",
+                "%(count)d deliveries sent back to processing.",
                 count,
             )
             % {"count": count},

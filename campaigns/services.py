@@ -32,6 +32,7 @@ from leads.services import (
     leads_announce,
 )
 
+from . import events
 from .models import (
     CONSENT_FIELD,
     Campaign,
@@ -334,6 +335,8 @@ def _process(submission_id: int, *, announce: bool = True) -> Submission:
             submission.status = SubmissionStatus.PROCESSED
             submission.lead = result.lead
             _record_consent(submission)
+            # An event's registration form: the lead takes a seat.
+            events.registration_from_submission(submission=submission, lead=result.lead)
             logger.info(
                 "Submission %s processed into lead %s (created=%s)",
                 submission.pk,

@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from . import services
+from . import events, inbound, services
 
 
 @shared_task(
@@ -27,3 +27,23 @@ def sweep_pending_submissions() -> int:
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
 def send_consent_confirmation(record_id: int) -> None:
     services.consent_confirmation_send(record_id=record_id)
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def process_inbound_delivery(delivery_id: int) -> None:
+    inbound.delivery_process(delivery_id=delivery_id)
+
+
+@shared_task
+def sweep_pending_inbound() -> int:
+    return inbound.delivery_sweep_pending()
+
+
+@shared_task
+def mark_event_no_shows() -> int:
+    return events.event_no_shows_mark()

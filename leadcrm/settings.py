@@ -177,6 +177,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "scoring.tasks.nightly_rescore",
         "schedule": crontab(hour=2, minute=0),
     },
+    "mark-event-no-shows": {
+        "task": "campaigns.tasks.mark_event_no_shows",
+        "schedule": crontab(minute="*/15"),
+    },
+    "sweep-pending-inbound": {
+        "task": "campaigns.tasks.sweep_pending_inbound",
+        "schedule": env.float("LEADCRM_SWEEP_SECONDS", default=60.0),
+    },
     "sweep-stale-scores": {
         "task": "scoring.tasks.sweep_stale_scores",
         "schedule": env.float("LEADCRM_SWEEP_SECONDS", default=60.0),
@@ -216,6 +224,13 @@ LEADCRM = {
     # sees it.
     "PUBLIC_URL": env.str("LEADCRM_PUBLIC_URL", default="http://127.0.0.1:8000"),
     "CONSENT_CONFIRM_DAYS": env.int("LEADCRM_CONSENT_CONFIRM_DAYS", default=7),
+    # Hours after an event ends before its absent registrants become
+    # no-shows, leaving time for the attendance import.
+    "EVENT_NO_SHOW_AFTER_HOURS": env.int(
+        "LEADCRM_EVENT_NO_SHOW_AFTER_HOURS", default=12
+    ),
+    # Largest signed delivery a lead platform may post to /in/<key>/.
+    "INBOUND_MAX_BYTES": env.int("LEADCRM_INBOUND_MAX_BYTES", default=64 * 1024),
 }
 
 EMAIL_BACKEND = env.str(

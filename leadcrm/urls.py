@@ -16,6 +16,8 @@ urlpatterns = [
     path("scoring/", include("scoring.urls")),
     path("api/", include("leads.api_urls")),
     path("dashboard/", include("dashboard.urls")),
+    path("events/", include("campaigns.event_urls")),
+    path("in/", include("campaigns.inbound_urls")),
     path("", include("campaigns.urls")),
     path("", home, name="home"),
 ]

@@ -294,6 +294,7 @@ class InteractionKind(models.TextChoices):
     WEBINAR_REGISTRATION = "webinar_registration", _("Webinar registration")
     EVENT_REGISTRATION = "event_registration", _("Event registration")
     EVENT_ATTENDANCE = "event_attendance", _("Event attendance")
+    EVENT_NO_SHOW = "event_no_show", _("Event no-show")
     EMAIL_OPEN = "email_open", _("Email opened")
     EMAIL_CLICK = "email_click", _("Email link clicked")
     PAGE_VISIT = "page_visit", _("Page visit")

@@ -15,6 +15,8 @@ DEFAULT_ENGAGEMENT = {
     "webinar_registration": (10, 20),
     "event_registration": (10, 20),
     "event_attendance": (25, 50),
+    # Registering and staying away says less than registering alone.
+    "event_no_show": (-5, 10),
     "email_open": (1, 5),
     "email_click": (3, 15),
     "page_visit": (2, 20),
