@@ -15,5 +15,7 @@ urlpatterns = [
     path("scoring/", include("scoring.urls")),
     path("api/", include("leads.api_urls")),
     path("f/", include("campaigns.urls")),
+    path("emails/", include("campaigns.email_urls")),
+    path("e/", include("campaigns.tracking_urls")),
     path("", RedirectView.as_view(pattern_name="leads:list"), name="home"),
 ]

@@ -1,0 +1,283 @@
+"""What leads do with an email: opens, clicks, unsubscribes and bounces.
+
+Each becomes an interaction through `leads.services.lead_ingest`, with an
+idempotency key per recipient (and per link for clicks), so a mail client
+that loads the pixel ten times or a bounce report read twice records it
+once; the ingest's announcement rescores the lead after commit.
+"""
+
+import csv
+import io
+import logging
+from dataclasses import dataclass
+from urllib.parse import urljoin
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+
+from leads.models import Channel, InteractionKind, Lead
+from leads.normalize import normalize_email
+from leads.services import InteractionData, LeadData, lead_ingest
+
+from .models import BounceKind, EmailRecipient, RecipientStatus
+
+logger = logging.getLogger(__name__)
+
+_OPEN = "campaigns.email.open"
+_CLICK = "campaigns.email.click"
+_UNSUBSCRIBE = "campaigns.email.unsubscribe"
+_RECIPIENT = "campaigns.email.recipient"
+
+
+class BadToken(Exception):
+    """A tracking link that was not made here, or names what is not there."""
+
+
+def _sign(salt: str, value: str) -> str:
+    return signing.Signer(salt=salt).sign(value)
+
+
+def _unsign(salt: str, token: str) -> str:
+    try:
+        return signing.Signer(salt=salt).unsign(token)
+    except signing.BadSignature as exc:
+        raise BadToken from exc
+
+
+def public_url(path: str) -> str:
+    return urljoin(settings.LEADCRM["PUBLIC_URL"], path)
+
+
+class LinkMaker:
+    """A recipient's tracking addresses; made once per message."""
+
+    def __init__(self, recipient_id: int):
+        self.recipient_id = recipient_id
+
+    def open_url(self) -> str:
+        token = _sign(_OPEN, str(self.recipient_id))
+        return public_url(reverse("email_tracking:open", args=[token]))
+
+    def click_url(self, index: int) -> str:
+        token = _sign(_CLICK, f"{self.recipient_id}.{index}")
+        return public_url(reverse("email_tracking:click", args=[token]))
+
+    def unsubscribe_url(self) -> str:
+        token = _sign(_UNSUBSCRIBE, str(self.recipient_id))
+        return public_url(reverse("email_tracking:unsubscribe", args=[token]))
+
+    def recipient_token(self) -> str:
+        """Goes in a header, so bounce reports can name the exact message."""
+        return _sign(_RECIPIENT, str(self.recipient_id))
+
+
+def _recipient_id(salt: str, token: str) -> int:
+    value = _unsign(salt, token)
+    if not value.isdigit():
+        raise BadToken
+    return int(value)
+
+
+def read_open_token(token: str) -> int:
+    return _recipient_id(_OPEN, token)
+
+
+def read_unsubscribe_token(token: str) -> int:
+    return _recipient_id(_UNSUBSCRIBE, token)
+
+
+def read_recipient_token(token: str) -> int:
+    return _recipient_id(_RECIPIENT, token)
+
+
+def read_click_token(token: str) -> tuple[int, int]:
+    recipient, _sep, index = _unsign(_CLICK, token).partition(".")
+    if not (recipient.isdigit() and index.isdigit()):
+        raise BadToken
+    return int(recipient), int(index)
+
+
+def _recipient(recipient_id: int) -> EmailRecipient:
+    recipient = (
+        EmailRecipient.objects.select_related("email_campaign", "lead")
+        .filter(pk=recipient_id)
+        .first()
+    )
+    if recipient is None:
+        raise BadToken
+    return recipient
+
+
+def _ingest(
+    recipient: EmailRecipient,
+    *,
+    kind: str,
+    key: str,
+    subject: str = "",
+    details: dict | None = None,
+    email_consent: bool | None = None,
+) -> None:
+    lead: Lead = recipient.lead
+    campaign = recipient.email_campaign
+    lead_ingest(
+        # The lead's own identity finds the lead itself.
+        data=LeadData(
+            email=lead.email,
+            phone=lead.phone,
+            external_id=lead.external_id,
+            email_consent=email_consent,
+        ),
+        interactions=[
+            InteractionData(
+                kind=kind,
+                channel=Channel.EMAIL,
+                subject=subject or campaign.name,
+                campaign_id=campaign.campaign_id,
+                details={
+                    "email_campaign": campaign.pk,
+                    "recipient": recipient.pk,
+                    **(details or {}),
+                },
+                idempotency_key=key,
+            )
+        ],
+    )
+
+
+def _stamp(recipient: EmailRecipient, field: str, **extra) -> None:
+    """Set a first-time stamp once; later events leave it as it was."""
+    EmailRecipient.objects.filter(pk=recipient.pk, **{f"{field}__isnull": True}).update(
+        **{field: timezone.now()}, **extra
+    )
+
+
+@transaction.atomic
+def email_open_record(*, recipient_id: int) -> None:
+    recipient = _recipient(recipient_id)
+    _stamp(recipient, "opened_at")
+    _ingest(
+        recipient, kind=InteractionKind.EMAIL_OPEN, key=f"email-open:{recipient.pk}"
+    )
+
+
+@transaction.atomic
+def email_click_record(*, recipient_id: int, index: int) -> str:
+    """Record a click and return where it leads: only ever one of the
+    email's own links, whatever the token says."""
+    recipient = _recipient(recipient_id)
+    links = recipient.email_campaign.links
+    if index >= len(links):
+        raise BadToken
+    url = links[index]
+
+    _stamp(recipient, "clicked_at")
+    # A click proves the email was opened, even with images blocked.
+    _stamp(recipient, "opened_at")
+    _ingest(
+        recipient,
+        kind=InteractionKind.EMAIL_CLICK,
+        key=f"email-click:{recipient.pk}:{index}",
+        subject=url[:200],
+        details={"link": index},
+    )
+    return url
+
+
+@transaction.atomic
+def email_unsubscribe(*, recipient_id: int) -> EmailRecipient:
+    """Withdraw the lead's email consent: no later campaign reaches them."""
+    recipient = _recipient(recipient_id)
+    _stamp(recipient, "unsubscribed_at")
+    _ingest(
+        recipient,
+        kind=InteractionKind.UNSUBSCRIBE,
+        key=f"email-unsubscribe:{recipient.pk}",
+        email_consent=False,
+    )
+    logger.info(
+        "Lead %s unsubscribed (email campaign %s)",
+        recipient.lead_id,
+        recipient.email_campaign_id,
+    )
+    return recipient
+
+
+@dataclass(frozen=True)
+class Bounce:
+    email: str = ""
+    kind: str = BounceKind.HARD
+    reason: str = ""
+    # The X-LeadCRM-Recipient header of the bounced message, when the
+    # report carries it; otherwise the latest message to the address.
+    recipient_token: str = ""
+
+
+def email_bounce_record(*, bounce: Bounce) -> EmailRecipient | None:
+    """Record a bounce report; None when it names no message sent from here."""
+    if bounce.kind not in BounceKind.values:
+        raise ValueError(f"Unknown bounce kind: {bounce.kind!r}")
+    recipient_id = _bounced_recipient_id(bounce)
+    if recipient_id is None:
+        return None
+
+    with transaction.atomic():
+        recipient = _recipient(recipient_id)
+        _stamp(recipient, "bounced_at", bounce_kind=bounce.kind)
+        if bounce.kind == BounceKind.HARD:
+            # A hard bounce after a soft one still keeps the address out.
+            EmailRecipient.objects.filter(pk=recipient.pk).update(
+                bounce_kind=BounceKind.HARD
+            )
+        _ingest(
+            recipient,
+            kind=InteractionKind.EMAIL_BOUNCE,
+            key=f"email-bounce:{recipient.pk}",
+            details={"bounce": bounce.kind, "reason": bounce.reason[:200]},
+        )
+    logger.info("Bounce (%s) recorded for recipient %s", bounce.kind, recipient.pk)
+    return recipient
+
+
+def _bounced_recipient_id(bounce: Bounce) -> int | None:
+    if bounce.recipient_token:
+        try:
+            return read_recipient_token(bounce.recipient_token)
+        except BadToken:
+            logger.warning("Bounce report with a bad recipient token")
+            return None
+    try:
+        email = normalize_email(bounce.email)
+    except ValidationError:
+        return None
+    return (
+        EmailRecipient.objects.filter(email=email, status=RecipientStatus.SENT)
+        .order_by(F("sent_at").desc(nulls_last=True), "-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def bounce_from(item: dict) -> Bounce:
+    """One report item; ValueError when it names neither message nor address."""
+    kind = str(item.get("kind") or BounceKind.HARD).lower()
+    if kind not in BounceKind.values:
+        raise ValueError(kind)
+    bounce = Bounce(
+        email=str(item.get("email") or ""),
+        kind=kind,
+        reason=str(item.get("reason") or "")[:200],
+        recipient_token=str(item.get("recipient") or ""),
+    )
+    if not (bounce.email or bounce.recipient_token):
+        raise ValueError("no email or recipient")
+    return bounce
+
+
+def bounces_read_csv(text: str) -> list[Bounce]:
+    """A CSV with the columns email, kind, reason, recipient (header line)."""
+    return [bounce_from(row) for row in csv.DictReader(io.StringIO(text))]
