@@ -67,8 +67,15 @@ def email_campaign_send(*, email_campaign_id: int, by) -> EmailCampaign:
             email_campaign.send_started_at = timezone.now()
         email_campaign.status = EmailStatus.SENDING
         email_campaign.heartbeat_at = timezone.now()
+        email_campaign.recipients_added_at = None
         email_campaign.save(
-            update_fields=["links", "send_started_at", "status", "heartbeat_at"]
+            update_fields=[
+                "links",
+                "send_started_at",
+                "status",
+                "heartbeat_at",
+                "recipients_added_at",
+            ]
         )
         transaction.on_commit(lambda: _enqueue_start(email_campaign.pk))
 
@@ -112,6 +119,9 @@ def email_recipients_add(*, email_campaign_id: int) -> int:
             ignore_conflicts=True,
         )
         added += len(rows)
+    EmailCampaign.objects.filter(pk=email_campaign.pk).update(
+        recipients_added_at=timezone.now()
+    )
     logger.info("Email campaign %s: %s recipients added", email_campaign.pk, added)
     return added
 
@@ -283,7 +293,11 @@ def email_campaign_finish(*, email_campaign_id: int) -> bool:
         email_campaign = EmailCampaign.objects.select_for_update().get(
             pk=email_campaign_id
         )
-        if email_campaign.status != EmailStatus.SENDING or unfinished.exists():
+        if (
+            email_campaign.status != EmailStatus.SENDING
+            or email_campaign.recipients_added_at is None
+            or unfinished.exists()
+        ):
             return False
         email_campaign.status = EmailStatus.SENT
         email_campaign.sent_at = timezone.now()
@@ -309,13 +323,13 @@ def email_campaign_sweep() -> int:
     stalled = list(
         EmailCampaign.objects.filter(
             status=EmailStatus.SENDING, heartbeat_at__lt=cutoff
-        ).values_list("pk", flat=True)
+        ).values_list("pk", "recipients_added_at")
     )
-    from .tasks import send_email_batches
+    from .tasks import send_email_batches, start_email_campaign
 
-    for pk in stalled:
+    for pk, added_at in stalled:
         EmailCampaign.objects.filter(pk=pk).update(heartbeat_at=timezone.now())
-        enqueue(send_email_batches, pk)
+        enqueue(send_email_batches if added_at else start_email_campaign, pk)
     return len(stalled)
 
 

@@ -243,6 +243,9 @@ class EmailCampaign(models.Model):
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     send_started_at = models.DateTimeField(_("sending started"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    # When the segment's leads were last added as recipients; cleared by
+    # each send, so no batch calls the email sent before they are there.
+    recipients_added_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Set by every batch: the sweeper restarts a campaign whose batches
     # stopped arriving (a broker outage, a lost worker).
     heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)

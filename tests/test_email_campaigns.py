@@ -63,14 +63,13 @@ def segment(db):
 
 
 @pytest.fixture
-def email(campaign, segment, marketer):
+def email(campaign, segment):
     return EmailCampaign.objects.create(
         campaign=campaign,
         segment=segment,
         name="September newsletter",
         subject="{first_name|Hello}, news from {company|us}",
         body=BODY,
-        created_by=marketer,
     )
 
 
