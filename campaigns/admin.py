@@ -8,7 +8,15 @@ from django.utils.html import escape, format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .models import Campaign, Submission, SubmissionStatus, WebForm
+from .models import (
+    Campaign,
+    EmailCampaign,
+    EmailRecipient,
+    Segment,
+    Submission,
+    SubmissionStatus,
+    WebForm,
+)
 from .services import submission_requeue
 
 # A read-only field is rendered without the request, yet the embed snippet
@@ -118,3 +126,61 @@ class SubmissionAdmin(admin.ModelAdmin):
             % {"count": count},
             messages.SUCCESS,
         )
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    list_display = ("name", "created_by", "updated_at")
+    search_fields = ("name",)
+    list_select_related = ("created_by",)
+    readonly_fields = ("created_by", "created_at", "updated_at")
+
+
+@admin.register(EmailCampaign)
+class EmailCampaignAdmin(admin.ModelAdmin):
+    """Read-mostly: emails are written and sent on their own pages, where
+    merge fields are checked and sending goes through the service."""
+
+    list_display = ("name", "campaign", "segment", "status", "created_at", "sent_at")
+    list_filter = ("status", "campaign")
+    search_fields = ("name", "subject", "campaign__name")
+    list_select_related = ("campaign", "segment")
+    readonly_fields = (
+        "status",
+        "links",
+        "created_by",
+        "created_at",
+        "send_started_at",
+        "recipients_added_at",
+        "sent_at",
+    )
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and not obj.is_editable:
+            return False
+        return super().has_change_permission(request, obj)
+
+
+@admin.register(EmailRecipient)
+class EmailRecipientAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "email_campaign",
+        "lead",
+        "status",
+        "sent_at",
+        "opened_at",
+        "clicked_at",
+        "bounce_kind",
+    )
+    list_filter = ("status", "bounce_kind", "email_campaign")
+    search_fields = ("=id", "email")
+    list_select_related = ("email_campaign", "lead")
+    raw_id_fields = ("email_campaign", "lead")
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -28,78 +28,75 @@ from .models import BounceKind, EmailRecipient, RecipientStatus
 
 logger = logging.getLogger(__name__)
 
-_OPEN = "campaigns.email.open"
-_CLICK = "campaigns.email.click"
+# Opens, clicks and bounce reports share a token; unsubscribing has its
+# own, so an image proxy that loads the pixel cannot unsubscribe anyone.
+_TRACKING = "campaigns.email.tracking"
 _UNSUBSCRIBE = "campaigns.email.unsubscribe"
-_RECIPIENT = "campaigns.email.recipient"
+_PLACEHOLDER = "TOKEN"
 
 
 class BadToken(Exception):
     """A tracking link that was not made here, or names what is not there."""
 
 
-def _sign(salt: str, value: str) -> str:
-    return signing.Signer(salt=salt).sign(value)
+@dataclass(frozen=True)
+class RecipientLinks:
+    """One message's tracking addresses and the token for its header."""
 
+    token: str
+    open_url: str
+    unsubscribe_url: str
+    click_prefix: str
 
-def _unsign(salt: str, token: str) -> str:
-    try:
-        return signing.Signer(salt=salt).unsign(token)
-    except signing.BadSignature as exc:
-        raise BadToken from exc
-
-
-def public_url(path: str) -> str:
-    return urljoin(settings.LEADCRM["PUBLIC_URL"], path)
+    def click_url(self, index: int) -> str:
+        return f"{self.click_prefix}{index}/"
 
 
 class LinkMaker:
-    """A recipient's tracking addresses; made once per message."""
+    """Makes the tracking addresses of many messages: the URL patterns are
+    resolved and the signers keyed once, not once per message."""
 
-    def __init__(self, recipient_id: int):
-        self.recipient_id = recipient_id
+    def __init__(self):
+        self._tracking = signing.Signer(salt=_TRACKING)
+        self._unsubscribe = signing.Signer(salt=_UNSUBSCRIBE)
+        base = settings.LEADCRM["PUBLIC_URL"]
 
-    def open_url(self) -> str:
-        token = _sign(_OPEN, str(self.recipient_id))
-        return public_url(reverse("email_tracking:open", args=[token]))
+        def pattern(name: str, *args) -> str:
+            path = reverse(f"email_tracking:{name}", args=[_PLACEHOLDER, *args])
+            return urljoin(base, path)
 
-    def click_url(self, index: int) -> str:
-        token = _sign(_CLICK, f"{self.recipient_id}.{index}")
-        return public_url(reverse("email_tracking:click", args=[token]))
+        self._open = pattern("open")
+        self._unsubscribe_url = pattern("unsubscribe")
+        self._click = pattern("click", 0).removesuffix("0/")
 
-    def unsubscribe_url(self) -> str:
-        token = _sign(_UNSUBSCRIBE, str(self.recipient_id))
-        return public_url(reverse("email_tracking:unsubscribe", args=[token]))
-
-    def recipient_token(self) -> str:
-        """Goes in a header, so bounce reports can name the exact message."""
-        return _sign(_RECIPIENT, str(self.recipient_id))
+    def for_recipient(self, recipient_id: int) -> RecipientLinks:
+        token = self._tracking.sign(str(recipient_id))
+        unsubscribe = self._unsubscribe.sign(str(recipient_id))
+        return RecipientLinks(
+            token=token,
+            open_url=self._open.replace(_PLACEHOLDER, token),
+            unsubscribe_url=self._unsubscribe_url.replace(_PLACEHOLDER, unsubscribe),
+            click_prefix=self._click.replace(_PLACEHOLDER, token),
+        )
 
 
 def _recipient_id(salt: str, token: str) -> int:
-    value = _unsign(salt, token)
+    try:
+        value = signing.Signer(salt=salt).unsign(token)
+    except signing.BadSignature as exc:
+        raise BadToken from exc
     if not value.isdigit():
         raise BadToken
     return int(value)
 
 
-def read_open_token(token: str) -> int:
-    return _recipient_id(_OPEN, token)
+def read_tracking_token(token: str) -> int:
+    """The recipient of an open, a click or a bounce report's header."""
+    return _recipient_id(_TRACKING, token)
 
 
 def read_unsubscribe_token(token: str) -> int:
     return _recipient_id(_UNSUBSCRIBE, token)
-
-
-def read_recipient_token(token: str) -> int:
-    return _recipient_id(_RECIPIENT, token)
-
-
-def read_click_token(token: str) -> tuple[int, int]:
-    recipient, _sep, index = _unsign(_CLICK, token).partition(".")
-    if not (recipient.isdigit() and index.isdigit()):
-        raise BadToken
-    return int(recipient), int(index)
 
 
 def _recipient(recipient_id: int) -> EmailRecipient:
@@ -168,7 +165,7 @@ def email_open_record(*, recipient_id: int) -> None:
 @transaction.atomic
 def email_click_record(*, recipient_id: int, index: int) -> str:
     """Record a click and return where it leads: only ever one of the
-    email's own links, whatever the token says."""
+    email's own links, whatever the address says."""
     recipient = _recipient(recipient_id)
     links = recipient.email_campaign.links
     if index >= len(links):
@@ -246,7 +243,7 @@ def email_bounce_record(*, bounce: Bounce) -> EmailRecipient | None:
 def _bounced_recipient_id(bounce: Bounce) -> int | None:
     if bounce.recipient_token:
         try:
-            return read_recipient_token(bounce.recipient_token)
+            return read_tracking_token(bounce.recipient_token)
         except BadToken:
             logger.warning("Bounce report with a bad recipient token")
             return None

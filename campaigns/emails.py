@@ -9,9 +9,9 @@ made from the text by escaping it, so a lead's data cannot inject markup.
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from html import escape
 
 from django.core.exceptions import ValidationError
-from django.utils.html import escape
 from django.utils.translation import gettext as _
 
 MERGE_FIELDS = (
@@ -132,8 +132,11 @@ def render_html(
 
 
 def html_document(body_html: str, *, footer_html: str = "", pixel_url: str = "") -> str:
-    paragraphs = "".join(
-        f"<p>{block.replace(chr(10), '<br>')}</p>"
+    # Line breaks are kept in the markup: lines under the 998-character limit
+    # of RFC 5322 let the part go out as plain 8-bit instead of the far
+    # slower (and bigger) quoted-printable.
+    paragraphs = "\n".join(
+        f"<p>{block.replace(chr(10), '<br>' + chr(10))}</p>"
         for block in re.split(r"\n\s*\n", body_html.strip())
         if block
     )
@@ -144,8 +147,8 @@ def html_document(body_html: str, *, footer_html: str = "", pixel_url: str = "")
         else ""
     )
     return (
-        '<!doctype html><html><body style="font-family:sans-serif;line-height:1.5">'
-        f"{paragraphs}{footer_html}{pixel}</body></html>"
+        '<!doctype html>\n<html><body style="font-family:sans-serif;line-height:1.5">\n'
+        f"{paragraphs}\n{footer_html}\n{pixel}\n</body></html>\n"
     )
 
 

@@ -6,7 +6,7 @@ app_name = "email_tracking"
 
 urlpatterns = [
     path("o/<str:token>/", views.open_pixel, name="open"),
-    path("c/<str:token>/", views.click, name="click"),
+    path("c/<str:token>/<int:index>/", views.click, name="click"),
     path("u/<str:token>/", views.unsubscribe, name="unsubscribe"),
     path("bounces/", views.bounces, name="bounces"),
 ]

@@ -30,8 +30,7 @@ from .email_tracking import (
     email_click_record,
     email_open_record,
     email_unsubscribe,
-    read_click_token,
-    read_open_token,
+    read_tracking_token,
     read_unsubscribe_token,
 )
 from .models import EmailRecipient
@@ -48,7 +47,7 @@ def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
     # The image is answered whatever happens: a broken image in someone's
     # inbox helps nobody.
     try:
-        email_open_record(recipient_id=read_open_token(token))
+        email_open_record(recipient_id=read_tracking_token(token))
     except BadToken:
         logger.info("Open pixel with a bad token")
     return HttpResponse(PIXEL, content_type="image/gif")
@@ -56,9 +55,9 @@ def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
 
 @never_cache
 @require_GET
-def click(request: HttpRequest, token: str) -> HttpResponse:
+def click(request: HttpRequest, token: str, index: int) -> HttpResponse:
     try:
-        recipient_id, index = read_click_token(token)
+        recipient_id = read_tracking_token(token)
         url = email_click_record(recipient_id=recipient_id, index=index)
     except BadToken as exc:
         raise Http404(_("This link is not valid.")) from exc
