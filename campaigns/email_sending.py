@@ -60,6 +60,12 @@ def email_campaign_send(*, email_campaign_id: int, by) -> EmailCampaign:
             pk=email_campaign_id
         )
         template = email_template(email_campaign)
+        try:
+            segment_leads(email_campaign.segment)
+        except ValidationError as exc:
+            raise ValidationError(
+                _("The segment's filters are no longer valid; fix the segment.")
+            ) from exc
         if email_campaign.status == EmailStatus.SENDING:
             raise ValidationError(_("This email is being sent already."))
 

@@ -594,3 +594,15 @@ def test_the_segment_page_shows_the_filters_and_the_count(client, marketer, lead
     assert response.status_code == 200
     assert 'name="custom"' in text
     assert "3 leads match; 3 can be emailed" in text
+
+
+@pytest.mark.django_db
+def test_an_email_to_a_segment_that_stopped_making_sense_is_not_started(
+    email, segment, marketer
+):
+    Segment.objects.filter(pk=segment.pk).update(filters={"campaign": "999999"})
+
+    with pytest.raises(Exception, match="no longer valid"):
+        email_campaign_send(email_campaign_id=email.pk, by=marketer)
+    email.refresh_from_db()
+    assert email.status == EmailStatus.DRAFT
