@@ -606,3 +606,37 @@ def test_an_email_to_a_segment_that_stopped_making_sense_is_not_started(
         email_campaign_send(email_campaign_id=email.pk, by=marketer)
     email.refresh_from_db()
     assert email.status == EmailStatus.DRAFT
+
+
+@pytest.mark.django_db
+def test_batches_keep_to_the_rate_limit(
+    email, make_lead, mailoutbox, settings, monkeypatch
+):
+    from campaigns import email_sending
+
+    for n in range(4):
+        make_lead(email=f"p{n}@x.vn", custom={"course": "MBA"}, email_consent=True)
+    email_recipients_add(email_campaign_id=email.pk)
+    EmailCampaign.objects.filter(pk=email.pk).update(status=EmailStatus.SENDING)
+    settings.LEADCRM = {**settings.LEADCRM, "EMAIL_RATE_PER_SECOND": 4}
+    pauses = []
+
+    class Clock:
+        """Time that stands still while sending, so each pause is whole."""
+
+        @staticmethod
+        def monotonic():
+            return 100.0
+
+        @staticmethod
+        def sleep(seconds):
+            pauses.append(seconds)
+
+    monkeypatch.setattr(email_sending, "time", Clock)
+    more = email_sending.email_batches_run(email_campaign_id=email.pk)
+
+    # Two batches of two at four a second: half a second after each.
+    assert pauses == [0.5, 0.5]
+    assert more is False
+    assert len(mailoutbox) == 4
+    assert EmailCampaign.objects.get(pk=email.pk).status == EmailStatus.SENT
