@@ -14,11 +14,14 @@ from .models import (
     Campaign,
     ConsentRecord,
     ConsentText,
+    EmailCampaign,
+    EmailRecipient,
     Event,
     EventRegistration,
     FormField,
     InboundDelivery,
     LeadSource,
+    Segment,
     Submission,
     SubmissionStatus,
     WebForm,
@@ -176,6 +179,57 @@ class SubmissionAdmin(admin.ModelAdmin):
             % {"count": count},
             messages.SUCCESS,
         )
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    list_display = ("name", "created_by", "updated_at")
+    search_fields = ("name",)
+    list_select_related = ("created_by",)
+    readonly_fields = ("created_by", "created_at", "updated_at")
+
+
+@admin.register(EmailCampaign)
+class EmailCampaignAdmin(admin.ModelAdmin):
+    """Read-mostly: emails are written and sent on their own pages, where
+    merge fields are checked and sending goes through the service."""
+
+    list_display = ("name", "campaign", "segment", "status", "created_at", "sent_at")
+    list_filter = ("status", "campaign")
+    search_fields = ("name", "subject", "campaign__name")
+    list_select_related = ("campaign", "segment")
+    readonly_fields = (
+        "status",
+        "links",
+        "created_by",
+        "created_at",
+        "send_started_at",
+        "recipients_added_at",
+        "sent_at",
+    )
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and not obj.is_editable:
+            return False
+        return super().has_change_permission(request, obj)
+
+
+@admin.register(EmailRecipient)
+class EmailRecipientAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "email_campaign",
+        "lead",
+        "status",
+        "sent_at",
+        "opened_at",
+        "clicked_at",
+        "bounce_kind",
+    )
+    list_filter = ("status", "bounce_kind", "email_campaign")
+    search_fields = ("=id", "email")
+    list_select_related = ("email_campaign", "lead")
+    raw_id_fields = ("email_campaign", "lead")
 
 
 @admin.register(Event)

@@ -185,6 +185,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "campaigns.tasks.sweep_pending_inbound",
         "schedule": env.float("LEADCRM_SWEEP_SECONDS", default=60.0),
     },
+    "sweep-email-campaigns": {
+        "task": "campaigns.tasks.sweep_email_campaigns",
+        "schedule": env.float("LEADCRM_SWEEP_SECONDS", default=60.0),
+    },
     "sweep-stale-scores": {
         "task": "scoring.tasks.sweep_stale_scores",
         "schedule": env.float("LEADCRM_SWEEP_SECONDS", default=60.0),
@@ -231,10 +235,27 @@ LEADCRM = {
     ),
     # Largest signed delivery a lead platform may post to /in/<key>/.
     "INBOUND_MAX_BYTES": env.int("LEADCRM_INBOUND_MAX_BYTES", default=64 * 1024),
+    # Email campaigns: messages per batch, and the most sent per second by
+    # one worker (0: no limit; SMTP providers set their own).
+    "EMAIL_BATCH_SIZE": env.int("LEADCRM_EMAIL_BATCH_SIZE", default=200),
+    "EMAIL_RATE_PER_SECOND": env.float("LEADCRM_EMAIL_RATE_PER_SECOND", default=20.0),
+    # A batch claimed this long ago by a worker that vanished is given up.
+    "EMAIL_CLAIM_TIMEOUT_SECONDS": env.int(
+        "LEADCRM_EMAIL_CLAIM_TIMEOUT_SECONDS", default=600
+    ),
+    # Bearer token of the bounce endpoint; blank turns the endpoint off.
+    "BOUNCE_TOKEN": env.str("LEADCRM_BOUNCE_TOKEN", default=""),
 }
 
 EMAIL_BACKEND = env.str(
     "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_FILE_PATH = env.path("DJANGO_EMAIL_FILE_PATH", default=BASE_DIR / "sent-emails")
+# SMTP in production, e.g. EMAIL_URL=smtp+tls://user:password@host:587
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+DEFAULT_FROM_EMAIL = env.str(
+    "DJANGO_DEFAULT_FROM_EMAIL", default="LeadCRM <no-reply@localhost>"
 )
 
 if not DEBUG:

@@ -18,6 +18,8 @@ urlpatterns = [
     path("dashboard/", include("dashboard.urls")),
     path("events/", include("campaigns.event_urls")),
     path("in/", include("campaigns.inbound_urls")),
+    path("emails/", include("campaigns.email_urls")),
+    path("e/", include("campaigns.tracking_urls")),
     path("", include("campaigns.urls")),
     path("", home, name="home"),
 ]
