@@ -180,6 +180,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "scoring.tasks.sweep_stale_scores",
         "schedule": env.float("LEADCRM_SWEEP_SECONDS", default=60.0),
     },
+    "send-task-reminders": {
+        "task": "leads.tasks.send_task_reminders",
+        "schedule": 60.0,
+    },
 }
 
 LEADCRM = {
