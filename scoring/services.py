@@ -286,6 +286,10 @@ def _write_scores_postgres(rows, rules: engine.Rules, now: datetime) -> None:
             " bant integer, temperature varchar(8), breakdown jsonb,"
             " level varchar(8), version integer) ON COMMIT DELETE ROWS"
         )
+        # ON COMMIT clears the table only at a commit: a second batch in
+        # one outer transaction (a test, a caller's atomic block) would
+        # otherwise join the first batch's stale rows too.
+        cursor.execute("DELETE FROM scoring_batch")
         cursor.cursor.copy_expert(
             "COPY scoring_batch FROM STDIN WITH (FORMAT csv)", buffer
         )
