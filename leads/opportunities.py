@@ -10,7 +10,8 @@ from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Case, Count, F, Q, QuerySet, Sum, When, Window
+from django.db.models.functions import RowNumber
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -264,14 +265,27 @@ def pipeline(*, user, limit: int = PIPELINE_CARDS) -> list[PipelineColumn]:
         column.count += row["count"]
         column.totals[row["currency"]] = row["total"]
 
-    for stage, column in columns.items():
-        if not column.count:
-            continue
-        order = ("expected_close_on", "pk")
-        if stage in CLOSED_STAGES:
-            order = ("-closed_at", "-pk")
-        column.opportunities = list(
-            visible.filter(stage=stage).select_related("lead").order_by(*order)[:limit]
+    # The first `limit` cards of every column in one query: open deals by
+    # their expected close, closed ones latest first.
+    closed_at = Case(When(stage__in=CLOSED_STAGES, then=F("closed_at")))
+    ranked = visible.annotate(
+        position=Window(
+            RowNumber(),
+            partition_by=F("stage"),
+            order_by=[
+                closed_at.desc(nulls_last=True),
+                F("expected_close_on").asc(),
+                F("pk").asc(),
+            ],
         )
+    )
+    cards = (
+        ranked.filter(position__lte=limit)
+        .select_related("lead")
+        .order_by("stage", "position")
+    )
+    for opportunity in cards:
+        columns[opportunity.stage].opportunities.append(opportunity)
+    for column in columns.values():
         column.totals = dict(sorted(column.totals.items()))
     return list(columns.values())
