@@ -106,7 +106,7 @@ def _check_convertible(lead: Lead) -> None:
         )
 
 
-def _input_clean(data: OpportunityInput) -> OpportunityInput:
+def _input_clean(data: OpportunityInput, *, new: bool = True) -> OpportunityInput:
     errors: dict[str, str] = {}
     name = " ".join(data.name.split())[:200]
     currency = (data.currency or "").strip().upper()
@@ -116,7 +116,7 @@ def _input_clean(data: OpportunityInput) -> OpportunityInput:
         errors["amount"] = _("Enter an amount of zero or more.")
     if len(currency) != 3 or not currency.isalpha():
         errors["currency"] = _("Use a three-letter code such as VND.")
-    if data.stage not in OPEN_STAGES:
+    if new and data.stage not in OPEN_STAGES:
         errors["stage"] = _("A new opportunity starts in an open stage.")
     if errors:
         raise ValidationError(errors)
@@ -127,6 +127,36 @@ def _input_clean(data: OpportunityInput) -> OpportunityInput:
         currency=currency,
         stage=data.stage,
     )
+
+
+def opportunity_update(
+    *, opportunity_id: int, by, data: OpportunityInput
+) -> Opportunity:
+    """Correct a deal's name, amount, currency or expected close; its stage
+    changes only through `opportunity_move`."""
+    _require(by, "leads.change_opportunity")
+    if not by.has_perm("leads.view_opportunity_amount"):
+        raise PermissionDenied(_("You may not change an amount you cannot see."))
+    data = _input_clean(data, new=False)
+
+    with transaction.atomic():
+        opportunity = Opportunity.objects.select_for_update().get(pk=opportunity_id)
+        opportunity.name = data.name
+        opportunity.amount = data.amount
+        opportunity.currency = data.currency
+        opportunity.expected_close_on = data.expected_close_on
+        opportunity.save(
+            update_fields=[
+                "name",
+                "amount",
+                "currency",
+                "expected_close_on",
+                "updated_at",
+            ]
+        )
+
+    logger.info("Opportunity %s edited by user %s", opportunity.pk, by.pk)
+    return opportunity
 
 
 @transaction.atomic

@@ -9,4 +9,5 @@ urlpatterns = [
     path("pipeline/", sales_views.PipelineView.as_view(), name="pipeline"),
     path("<int:pk>/", sales_views.OpportunityDetailView.as_view(), name="detail"),
     path("<int:pk>/move/", sales_views.OpportunityMoveView.as_view(), name="move"),
+    path("<int:pk>/edit/", sales_views.OpportunityEditView.as_view(), name="edit"),
 ]

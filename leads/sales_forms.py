@@ -56,7 +56,9 @@ class ActivityForm(forms.Form):
         )
 
 
-class ConvertForm(forms.Form):
+class OpportunityForm(forms.Form):
+    """A deal's own details, as converted or corrected later."""
+
     name = forms.CharField(label=_("Opportunity name"), max_length=200)
     amount = forms.DecimalField(
         label=_("Amount"), min_value=0, max_digits=18, decimal_places=2
@@ -68,6 +70,19 @@ class ConvertForm(forms.Form):
         label=_("Expected close"),
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
+
+    def to_input(self) -> OpportunityInput:
+        data = self.cleaned_data
+        return OpportunityInput(
+            name=data["name"],
+            amount=data["amount"],
+            currency=data["currency"],
+            expected_close_on=data["expected_close_on"],
+            stage=data.get("stage", OpportunityStage.QUALIFICATION),
+        )
+
+
+class ConvertForm(OpportunityForm):
     stage = forms.ChoiceField(
         label=_("Stage"),
         choices=[(s.value, s.label) for s in OPEN_STAGES],
@@ -79,16 +94,6 @@ class ConvertForm(forms.Form):
         if value < timezone.localdate():
             raise forms.ValidationError(_("The expected close is in the past."))
         return value
-
-    def to_input(self) -> OpportunityInput:
-        data = self.cleaned_data
-        return OpportunityInput(
-            name=data["name"],
-            amount=data["amount"],
-            currency=data["currency"],
-            expected_close_on=data["expected_close_on"],
-            stage=data["stage"],
-        )
 
 
 class StageMoveForm(forms.Form):

@@ -18,7 +18,7 @@ from django.views.generic import TemplateView, View
 
 from . import activities, opportunities, selectors
 from .models import Activity, ActivityKind, Lead, Level, Opportunity, OpportunityStage
-from .sales_forms import ActivityForm, ConvertForm, StageMoveForm
+from .sales_forms import ActivityForm, ConvertForm, OpportunityForm, StageMoveForm
 
 
 def _add_errors(form, exc: ValidationError) -> None:
@@ -288,12 +288,53 @@ class OpportunityDetailView(_OpportunityAccess, TemplateView):
         return context
 
 
-def detail_context(opportunity: Opportunity, form=None) -> dict[str, object]:
+def detail_context(
+    opportunity: Opportunity, form=None, edit_form=None
+) -> dict[str, object]:
     return {
         "opportunity": opportunity,
         "history": opportunities.opportunity_history(opportunity=opportunity),
         "move_form": form or StageMoveForm(initial={"to_stage": opportunity.stage}),
+        "edit_form": edit_form
+        or OpportunityForm(
+            prefix="edit",
+            initial={
+                "name": opportunity.name,
+                "amount": opportunity.amount,
+                "currency": opportunity.currency,
+                "expected_close_on": opportunity.expected_close_on,
+            },
+        ),
     }
+
+
+class OpportunityEditView(_OpportunityAccess, View):
+    def post(self, request, pk):
+        opportunity = opportunities.opportunity_detail(user=request.user, pk=pk)
+        user = request.user
+        if not (
+            user.has_perm("leads.change_opportunity")
+            and user.has_perm("leads.view_opportunity_amount")
+        ):
+            raise PermissionDenied
+
+        form = OpportunityForm(request.POST, prefix="edit")
+        if form.is_valid():
+            try:
+                opportunities.opportunity_update(
+                    opportunity_id=opportunity.pk, by=user, data=form.to_input()
+                )
+            except ValidationError as exc:
+                _add_errors(form, exc)
+            else:
+                messages.success(request, _("Opportunity saved."))
+                return redirect(opportunity)
+
+        context = {
+            **self.money_context(),
+            **detail_context(opportunity, edit_form=form),
+        }
+        return render(request, "leads/opportunity_detail.html", context)
 
 
 class OpportunityMoveView(_OpportunityAccess, View):

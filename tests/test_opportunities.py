@@ -323,8 +323,13 @@ def test_a_marketer_sees_the_pipeline_without_money(client, make_user, rep, make
     detail = client.get(opportunity.get_absolute_url()).content.decode()
     listing = client.get(reverse("opportunities:list")).content.decode()
     moved = client.post(_move_url(opportunity), {"to_stage": "won"})
+    edited = client.post(
+        reverse("opportunities:edit", args=[opportunity.pk]), {"edit-amount": "1"}
+    )
 
     assert opportunity.name in pipeline
+    assert edited.status_code == 403
+    assert 'id="edit-form"' not in detail
     for html in (pipeline, detail, listing):
         assert "987,654,321" not in html
     assert moved.status_code == 403
@@ -366,6 +371,7 @@ def test_an_empty_pipeline_list_says_how_to_start(rep_client):
     [
         ("opportunities:detail", "get"),
         ("opportunities:move", "post"),
+        ("opportunities:edit", "post"),
         ("leads:convert", "get"),
         ("leads:convert", "post"),
     ],
@@ -464,3 +470,29 @@ def test_the_admin_lists_opportunities_and_activities(admin_client, rep, make_le
     assert opportunity.name in changelist.content.decode()
     assert change.status_code == activities.status_code == 200
     assert "Qualification" in change.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_rep_corrects_a_deal_but_not_its_stage(rep_client, rep, make_lead):
+    opportunity = _convert(sql_lead(make_lead, rep), rep)
+    url = reverse("opportunities:edit", args=[opportunity.pk])
+    later = timezone.localdate() + timedelta(days=60)
+
+    saved = rep_client.post(
+        url,
+        {
+            "edit-name": "Bigger deal",
+            "edit-amount": "300000000",
+            "edit-currency": "usd",
+            "edit-expected_close_on": later.isoformat(),
+            "edit-stage": "won",
+        },
+    )
+    refused = rep_client.post(url, {"edit-name": "", "edit-amount": "-1"})
+
+    opportunity.refresh_from_db()
+    assert saved.status_code == 302
+    assert (opportunity.name, opportunity.amount) == ("Bigger deal", Decimal("300000000"))
+    assert (opportunity.currency, opportunity.expected_close_on) == ("USD", later)
+    assert opportunity.stage == "qualification"
+    assert set(refused.context["edit_form"].errors) >= {"name", "amount"}
