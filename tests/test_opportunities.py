@@ -492,7 +492,10 @@ def test_a_rep_corrects_a_deal_but_not_its_stage(rep_client, rep, make_lead):
 
     opportunity.refresh_from_db()
     assert saved.status_code == 302
-    assert (opportunity.name, opportunity.amount) == ("Bigger deal", Decimal("300000000"))
+    assert (opportunity.name, opportunity.amount) == (
+        "Bigger deal",
+        Decimal("300000000"),
+    )
     assert (opportunity.currency, opportunity.expected_close_on) == ("USD", later)
     assert opportunity.stage == "qualification"
     assert set(refused.context["edit_form"].errors) >= {"name", "amount"}
