@@ -20,6 +20,7 @@ REP_PERMS = (
     "leads.change_bant",
     "leads.view_activity",
     "leads.add_activity",
+    "leads.change_activity",
     "leads.view_opportunity",
     "leads.add_opportunity",
     "leads.change_opportunity",
