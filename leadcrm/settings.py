@@ -202,6 +202,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "dashboard.tasks.rebuild_summary",
         "schedule": crontab(hour=3, minute=30),
     },
+    "send-task-reminders": {
+        "task": "leads.tasks.send_task_reminders",
+        "schedule": 60.0,
+    },
 }
 
 LEADCRM = {

@@ -13,6 +13,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("leads/", include("leads.urls")),
+    path("opportunities/", include("leads.opportunity_urls")),
     path("scoring/", include("scoring.urls")),
     path("api/", include("leads.api_urls")),
     path("dashboard/", include("dashboard.urls")),

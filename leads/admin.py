@@ -305,3 +305,6 @@ class LevelChangeAdmin(AppendOnlyAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("lead", "changed_by")
     raw_id_fields = ("lead", "changed_by")
+
+
+from . import sales_admin  # noqa: E402, F401  (registers the sales models)

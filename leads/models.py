@@ -494,6 +494,17 @@ class OpportunityStage(models.TextChoices):
     LOST = "lost", _("Lost")
 
 
+class OpportunityQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "OpportunityQuerySet":
+        """Opportunities of the leads a user may see, for people whose role
+        works with opportunities: built on `Lead.objects.visible_to`."""
+        if not user.is_authenticated or not (
+            user.is_superuser or user.has_perm("leads.view_opportunity")
+        ):
+            return self.none()
+        return self.filter(lead__in=Lead.objects.visible_to(user).values("pk"))
+
+
 class Opportunity(models.Model):
     """A deal a sales-qualified lead was converted into; one per lead."""
 
@@ -537,13 +548,186 @@ class Opportunity(models.Model):
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
+    objects = OpportunityQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("opportunity")
         verbose_name_plural = _("opportunities")
         ordering = ["-created_at", "-id"]
+        permissions = [
+            ("view_opportunity_amount", _("Can see the money of opportunities")),
+        ]
         indexes = [
             models.Index(fields=["stage", "-created_at"], name="opportunity_stage"),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("opportunities:detail", args=[self.pk])
+
+    @property
+    def is_closed(self) -> bool:
+        return self.stage in (OpportunityStage.WON, OpportunityStage.LOST)
+
+
+class OpportunityStageChange(models.Model):
+    """Pipeline history of an opportunity: every stage it entered, from
+    which, by whom and when. The first row (no from) is the conversion."""
+
+    opportunity = models.ForeignKey(
+        Opportunity,
+        verbose_name=_("opportunity"),
+        on_delete=models.CASCADE,
+        related_name="stage_changes",
+    )
+    from_stage = models.CharField(
+        _("from"), max_length=16, choices=OpportunityStage.choices, blank=True
+    )
+    to_stage = models.CharField(
+        _("to"), max_length=16, choices=OpportunityStage.choices
+    )
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("changed by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    reason_code = models.CharField(
+        _("reason code"), max_length=16, choices=ReasonCode.choices, blank=True
+    )
+    note = models.TextField(_("note"), blank=True)
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("opportunity stage change")
+        verbose_name_plural = _("opportunity stage changes")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_stage or '-'} → {self.to_stage}"
+
+
+class ActivityKind(models.TextChoices):
+    CALL = "call", _("Call")
+    MEETING = "meeting", _("Meeting")
+    EMAIL = "email", _("Email")
+    NOTE = "note", _("Note")
+    TASK = "task", _("Task")
+
+
+# Activities that are a contact with the lead: each is also an interaction.
+CONTACT_KINDS = (ActivityKind.CALL, ActivityKind.MEETING, ActivityKind.EMAIL)
+
+
+class ActivityQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "ActivityQuerySet":
+        """Activities of the leads a user may see."""
+        if not user.is_authenticated or not (
+            user.is_superuser or user.has_perm("leads.view_activity")
+        ):
+            return self.none()
+        return self.filter(lead__in=Lead.objects.visible_to(user).values("pk"))
+
+    def open_tasks(self) -> "ActivityQuerySet":
+        return self.filter(kind=ActivityKind.TASK, completed_at__isnull=True)
+
+
+class Activity(models.Model):
+    """What sales did about a lead: a call, a meeting, an email, a note, or
+    a task to do by a due time. Calls, meetings and emails are contacts and
+    are also recorded as an interaction, which scoring reads."""
+
+    lead = models.ForeignKey(
+        Lead,
+        verbose_name=_("lead"),
+        on_delete=models.CASCADE,
+        related_name="activities",
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=ActivityKind.choices)
+    subject = models.CharField(_("subject"), max_length=200)
+    body = models.TextField(_("notes"), blank=True)
+    occurred_at = models.DateTimeField(_("when"), default=timezone.now)
+    interaction = models.OneToOneField(
+        Interaction,
+        verbose_name=_("interaction"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="activity",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("logged by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("logged"), default=timezone.now)
+
+    # Tasks only.
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("assigned to"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="lead_tasks",
+    )
+    due_at = models.DateTimeField(_("due"), null=True, blank=True)
+    remind_at = models.DateTimeField(_("remind at"), null=True, blank=True)
+    reminder_sent_at = models.DateTimeField(
+        _("reminder sent"), null=True, blank=True, editable=False
+    )
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("completed by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    objects = ActivityQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("activity")
+        verbose_name_plural = _("activities")
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["lead", "-occurred_at"], name="activity_lead_time"),
+            models.Index(
+                fields=["assigned_to", "due_at"],
+                condition=Q(kind="task", completed_at__isnull=True),
+                name="activity_open_task_due",
+            ),
+            models.Index(
+                fields=["remind_at"],
+                condition=Q(
+                    kind="task",
+                    completed_at__isnull=True,
+                    reminder_sent_at__isnull=True,
+                ),
+                name="activity_reminder_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.subject}"
+
+    @property
+    def is_task(self) -> bool:
+        return self.kind == ActivityKind.TASK
+
+    @property
+    def is_overdue(self) -> bool:
+        return (
+            self.is_task
+            and self.completed_at is None
+            and self.due_at is not None
+            and self.due_at < timezone.now()
+        )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import sales_views, views
 
 app_name = "leads"
 
@@ -16,4 +16,16 @@ urlpatterns = [
     path("<int:pk>/disqualify/", views.LeadDisqualifyView.as_view(), name="disqualify"),
     path("<int:pk>/reopen/", views.LeadReopenView.as_view(), name="reopen"),
     path("<int:pk>/move/", views.LeadMoveView.as_view(), name="move"),
+    path(
+        "<int:pk>/activities/",
+        sales_views.LeadActivityCreateView.as_view(),
+        name="activity_create",
+    ),
+    path("<int:pk>/convert/", sales_views.LeadConvertView.as_view(), name="convert"),
+    path("tasks/", sales_views.TaskListView.as_view(), name="tasks"),
+    path(
+        "tasks/<int:pk>/complete/",
+        sales_views.TaskCompleteView.as_view(),
+        name="task_complete",
+    ),
 ]

@@ -134,6 +134,9 @@ def lead_detail_context(request, lead: Lead, **forms) -> dict[str, object]:
             reopen_form=ReopenForm(prefix="reopen"),
             move_form=MoveForm(prefix="move", initial={"to_level": _next(lead)}),
         )
+    from .sales_views import lead_sales_context
+
+    context.update(lead_sales_context(request, lead, **forms))
     context.update(forms)
     return context
 
@@ -154,6 +157,9 @@ class LeadActionView(LoginRequiredMixin, View):
     permission = "leads.move_lead"
     form_name = ""
     anchor = "stage"
+    # A template answering htmx posts with the changed part of the page;
+    # without one, htmx posts are answered like any other.
+    fragment = ""
 
     def post(self, request, pk, **kwargs):
         lead = selectors.lead_detail(user=request.user, pk=pk)
@@ -167,12 +173,24 @@ class LeadActionView(LoginRequiredMixin, View):
             except ValidationError as exc:
                 _add_errors(form, exc)
             else:
+                if request.htmx and self.fragment:
+                    return self.render_fragment(lead, message=message)
                 messages.success(request, message)
                 return redirect(f"{lead.get_absolute_url()}#{self.anchor}")
 
+        if request.htmx and self.fragment:
+            return self.render_fragment(lead, **self.form_context(form))
         context = lead_detail_context(request, lead, **self.form_context(form))
         context["lead"] = lead
         return render(request, "leads/lead_detail.html", context)
+
+    def render_fragment(self, lead: Lead, *, message: str = "", **forms):
+        """The part of the lead page the action changed, for htmx: the lead
+        is read again, so its new level and score show."""
+        lead = selectors.lead_detail(user=self.request.user, pk=lead.pk)
+        context = lead_detail_context(self.request, lead, **forms)
+        context.update(lead=lead, fragment_message=message)
+        return render(self.request, self.fragment, context)
 
     def get_form(self, data, **kwargs):
         raise NotImplementedError
@@ -242,6 +260,7 @@ class LeadMoveView(LeadActionView):
 class LeadBantConfirmView(LeadActionView):
     permission = "leads.change_bant"
     anchor = "bant"
+    fragment = "leads/_lead_bant_htmx.html"
 
     def get_form(self, data, *, criterion: str):
         if criterion not in BantCriterion.values:

@@ -301,11 +301,15 @@ def _write_scores_postgres(rows, rules: engine.Rules, now: datetime) -> None:
     buffer.seek(0)
 
     with connection.cursor() as cursor:
+        # ON COMMIT clears the table only at a commit: without the DELETE a
+        # second batch in one outer transaction (a test, a caller's atomic
+        # block) would join the first batch's rows too. One round trip.
         cursor.execute(
             "CREATE TEMPORARY TABLE IF NOT EXISTS scoring_batch ("
             " id bigint, score integer, engagement integer, fit integer,"
             " bant integer, temperature varchar(8), breakdown jsonb,"
-            " level varchar(8), version integer) ON COMMIT DELETE ROWS"
+            " level varchar(8), version integer) ON COMMIT DELETE ROWS;"
+            " DELETE FROM scoring_batch"
         )
         cursor.cursor.copy_expert(
             "COPY scoring_batch FROM STDIN WITH (FORMAT csv)", buffer
