@@ -13,6 +13,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("leads/", include("leads.urls")),
     path("scoring/", include("scoring.urls")),
+    path("sales/", include("leads.handoff_urls")),
     path("api/", include("leads.api_urls")),
     path("f/", include("campaigns.urls")),
     path("", RedirectView.as_view(pattern_name="leads:list"), name="home"),

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from leads.models import Bant, Lead, LeadStatus, LevelChange
+from leads.services import leads_level_changed
 
 from . import engine
 from .aggregation import aggregate_for_leads
@@ -229,6 +230,7 @@ def rescore_batch(
 
         _write_scores(rows, rules, now)
         LevelChange.objects.bulk_create(changes)
+        leads_level_changed(changes=changes)
 
     for change in changes:
         logger.info(
