@@ -130,7 +130,6 @@ def _lock_team(team_id: int) -> Team:
 def lead_assign(*, lead_id: int, now: datetime | None = None) -> Assignment | None:
     """Give an MQL without an owner to a rep. Safe to run twice: a lead that
     has an owner (or is no longer open sales work) is left alone."""
-    now = now or timezone.now()
     lead = Lead.objects.select_for_update().filter(pk=lead_id).first()
     if lead is None or lead.owner_id or not _is_open_work(lead):
         return None
@@ -140,6 +139,9 @@ def lead_assign(*, lead_id: int, now: datetime | None = None) -> Assignment | No
         logger.warning("Lead %s matches no assignment rule and no team", lead.pk)
         return None
     team = _lock_team(route.team.pk)
+    # Read under the team's lock, so turns are stamped in the order they
+    # were taken: round robin sorts by these stamps.
+    now = now or timezone.now()
 
     member = None
     rule_rep = route.rule.rep_id if route.rule else None

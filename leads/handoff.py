@@ -161,7 +161,7 @@ def _escalate(lead_id: int, kind: str, policy: SlaPolicy, now: datetime) -> int:
     accept = kind == NotificationKind.ACCEPT_BREACH
     flag = "accept_escalated_at" if accept else "contact_escalated_at"
     with transaction.atomic():
-        lead = Lead.objects.select_for_update().select_related("team").get(pk=lead_id)
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
         # Checked again under the lock: another sweep may have been first.
         if getattr(lead, flag) is not None or lead.owner_id is None:
             return 0
