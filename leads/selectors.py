@@ -68,7 +68,7 @@ def lead_sources(queryset: QuerySet[Lead]) -> list[str]:
 def lead_detail(*, user, pk: int) -> Lead:
     """One lead with its campaigns, or 404 when the user may not see it."""
     queryset = lead_list(user=user).select_related(
-        "first_touch_campaign", "last_touch_campaign"
+        "first_touch_campaign", "last_touch_campaign", "owner", "team"
     )
     return get_object_or_404(queryset, pk=pk)
 

@@ -281,3 +281,24 @@ def test_marketers_get_403_on_the_inbox_and_queue(client, user):
 
     assert client.get(INBOX).status_code == 403
     assert client.get(QUEUE).status_code == 403
+
+
+def test_the_lead_page_shows_the_hand_off_and_lets_a_manager_reassign(
+    client, north, make_lead
+):
+    team, (an, binh) = north
+    lead = _assigned(make_lead, an, team, "mai@example.vn")
+
+    client.force_login(an)
+    rep_page = client.get(lead.get_absolute_url()).content.decode()
+    client.force_login(team.manager)
+    manager_page = client.get(lead.get_absolute_url()).content.decode()
+    moved = client.post(reverse("sales:reassign", args=[lead.pk]), {"rep": binh.pk})
+
+    assert "Sales hand-off" in rep_page
+    assert reverse("sales:accept", args=[lead.pk]) in rep_page
+    assert reverse("sales:reassign", args=[lead.pk]) not in rep_page
+    assert reverse("sales:reassign", args=[lead.pk]) in manager_page
+    assert moved.status_code == 302
+    lead.refresh_from_db()
+    assert lead.owner == binh
