@@ -1,4 +1,6 @@
+import re
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django.urls import reverse
@@ -193,7 +195,7 @@ def test_the_hand_off_pages_run_the_same_queries_for_3_or_30_leads(
 
     def fill(start, stop):
         for i in range(start, stop):
-            make = _assigned if url == INBOX or url == TEAM else _accepted
+            make = _assigned if url in (INBOX, TEAM) else _accepted
             make(make_lead, an, team, f"l{i}@x.vn")
 
     client.force_login(user)
@@ -302,3 +304,32 @@ def test_the_lead_page_shows_the_hand_off_and_lets_a_manager_reassign(
     assert moved.status_code == 302
     lead.refresh_from_db()
     assert lead.owner == binh
+
+
+def test_invite_user_puts_a_person_in_a_role_and_team_and_emails_a_link(client):
+    from django.contrib.auth import get_user_model
+    from django.core import mail
+    from django.core.management import call_command
+
+    call_command(
+        "invite_user", "Lan@Example.vn", "--role", "Sales rep", "--team", "Hà Nội",
+        "--capacity", "20", "--name", "Nguyễn Lan", stdout=StringIO(),
+    )  # fmt: skip
+    call_command(
+        "invite_user", "boss@example.vn", "--role", "Sales manager",
+        "--team", "Hà Nội", "--no-email", stdout=StringIO(),
+    )  # fmt: skip
+
+    lan = get_user_model().objects.get(username="lan@example.vn")
+    assert lan.groups.get().name == "Sales rep"
+    assert (lan.team_membership.team.name, lan.team_membership.capacity) == (
+        "Hà Nội",
+        20,
+    )
+    assert lan.team_membership.team.manager.username == "boss@example.vn"
+    assert lan.has_perm("leads.work_inbox")
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["lan@example.vn"]
+    link = re.search(r"http://[^/]+(/password/\S+)", mail.outbox[0].body).group(1)
+    page = client.get(link, follow=True)
+    assert page.status_code == 200
+    assert 'name="new_password1"' in page.content.decode()
