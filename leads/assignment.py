@@ -136,7 +136,7 @@ def lead_assign(*, lead_id: int, now: datetime | None = None) -> Assignment | No
 
     route = route_for(lead, AssignmentRule.objects.select_related("team"))
     if route is None:
-        logger.warning("Lead %s matches no assignment rule and no team", lead.pk)
+        logger.info("Lead %s matches no assignment rule and no team", lead.pk)
         return None
     team = _lock_team(route.team.pk)
     # Read under the team's lock, so turns are stamped in the order they
@@ -279,6 +279,14 @@ def lead_reassign(
     return moved
 
 
+def lead_assign_many(*, lead_ids: Iterable[int]) -> int:
+    """Assign each lead in turn; returns how many got a rep. Nothing to do
+    before the first team exists (marketing-only installations)."""
+    if not Team.objects.exists():
+        return 0
+    return sum(1 for lead_id in lead_ids if lead_assign(lead_id=lead_id))
+
+
 def assign_waiting(*, limit: int = 500) -> int:
     """Assign MQLs still without an owner: a lost task, a rule added later,
     a rep with room again. Returns how many were assigned."""
@@ -287,4 +295,4 @@ def assign_waiting(*, limit: int = 500) -> int:
         .order_by("mql_at")
         .values_list("pk", flat=True)[:limit]
     )
-    return sum(1 for lead_id in waiting if lead_assign(lead_id=lead_id))
+    return lead_assign_many(lead_ids=waiting)

@@ -19,10 +19,20 @@ from .models import (
     ReasonCode,
     TeamMember,
 )
-from .services import lead_disqualify, lead_recycle
+
+# lead_mark_contacted lives with the other lead writes; it is part of the
+# hand-off's API too.
+from .services import lead_disqualify, lead_mark_contacted, lead_recycle
 from .sla import SlaPolicy
 
 logger = logging.getLogger(__name__)
+
+__all__ = [
+    "lead_accept",
+    "lead_mark_contacted",
+    "lead_reject",
+    "sla_escalate",
+]
 
 REJECT_REASONS = (
     ReasonCode.NOT_A_FIT,
@@ -110,21 +120,6 @@ def lead_reject(
         "Lead %s rejected by user %s (%s, %s)", lead.pk, by.pk, reason_code, outcome
     )
     return Lead.objects.get(pk=lead.pk)
-
-
-@transaction.atomic
-def lead_mark_contacted(*, lead_id: int, at: datetime) -> None:
-    """Record the first contact with a lead (a logged call, meeting or email)
-    and its speed to lead. Later contacts change nothing."""
-    lead = _locked(lead_id)
-    if lead.first_contacted_at is not None:
-        return
-
-    lead.first_contacted_at = at
-    start = lead.mql_at or lead.assigned_at
-    lead.time_to_contact = at - start if start else None
-    lead.save(update_fields=["first_contacted_at", "time_to_contact", "updated_at"])
-    logger.info("Lead %s first contacted", lead.pk)
 
 
 def sla_escalate(*, now: datetime | None = None, limit: int = 500) -> int:

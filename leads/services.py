@@ -792,3 +792,18 @@ def lead_bant_set(
 
     transaction.on_commit(lambda: _announce(lead.pk))
     return bant
+
+
+@transaction.atomic
+def lead_mark_contacted(*, lead_id: int, at: datetime) -> None:
+    """Record the first contact with a lead (a logged call, meeting or email)
+    and its speed to lead. Later contacts change nothing."""
+    lead = _locked(lead_id)
+    if lead.first_contacted_at is not None:
+        return
+
+    lead.first_contacted_at = at
+    start = lead.mql_at or lead.assigned_at
+    lead.time_to_contact = at - start if start else None
+    lead.save(update_fields=["first_contacted_at", "time_to_contact", "updated_at"])
+    logger.info("Lead %s first contacted", lead.pk)

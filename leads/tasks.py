@@ -9,7 +9,7 @@ from . import assignment, handoff, notifications
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), max_retries=5)
 def assign_leads(lead_ids: list[int]) -> int:
-    return sum(1 for lead_id in lead_ids if assignment.lead_assign(lead_id=lead_id))
+    return assignment.lead_assign_many(lead_ids=lead_ids)
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), max_retries=5)
