@@ -3,13 +3,12 @@ services in `leads.handoff` and `leads.assignment` decide."""
 
 import django_filters
 from django import forms
-from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .handoff import REJECT_REASONS, RejectOutcome
 from .models import Level, ReasonCode, Temperature
-from .selectors import lead_search
+from .selectors import breached_q, lead_search
 
 
 def rep_name(user) -> str:
@@ -68,17 +67,6 @@ class SlaState:
     ON_TIME = "on_time"
     BREACHED = "breached"
     CHOICES = [(ON_TIME, _("On time")), (BREACHED, _("Breached"))]
-
-
-def breached_q(now) -> Q:
-    """Accept or first-contact deadline missed (or met late)."""
-    accept = Q(accept_due_at__lt=now, accepted_at__isnull=True) | Q(
-        accepted_at__gt=F("accept_due_at")
-    )
-    contact = Q(contact_due_at__lt=now, first_contacted_at__isnull=True) | Q(
-        first_contacted_at__gt=F("contact_due_at")
-    )
-    return accept | contact
 
 
 class QueueFilter(django_filters.FilterSet):

@@ -180,3 +180,14 @@ def opportunities_visible_to(user) -> QuerySet:
     return Opportunity.objects.filter(
         lead__in=Lead.objects.visible_to(user).values("pk")
     )
+
+
+def breached_q(now) -> Q:
+    """Accept or first-contact deadline missed (or met late)."""
+    accept = Q(accept_due_at__lt=now, accepted_at__isnull=True) | Q(
+        accepted_at__gt=F("accept_due_at")
+    )
+    contact = Q(contact_due_at__lt=now, first_contacted_at__isnull=True) | Q(
+        first_contacted_at__gt=F("contact_due_at")
+    )
+    return accept | contact
