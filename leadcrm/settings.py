@@ -5,6 +5,7 @@ running tasks eagerly in-process, DEBUG on. Production sets DJANGO_DEBUG=0,
 a real DJANGO_SECRET_KEY, DATABASE_URL and CELERY_BROKER_URL.
 """
 
+from datetime import date, time
 from pathlib import Path
 
 import environ
@@ -13,6 +14,15 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _time(value: str) -> time:
+    """ "HH:MM" from the environment; a bad value stops startup."""
+    try:
+        return time.fromisoformat(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"Not a time of day: {value!r}") from exc
+
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
@@ -189,6 +199,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "campaigns.tasks.sweep_email_campaigns",
         "schedule": env.float("LEADCRM_SWEEP_SECONDS", default=60.0),
     },
+    "handoff-sweep": {
+        "task": "leads.tasks.handoff_sweep",
+        "schedule": env.float("LEADCRM_HANDOFF_SWEEP_SECONDS", default=300.0),
+    },
     "sweep-stale-scores": {
         "task": "scoring.tasks.sweep_stale_scores",
         "schedule": env.float("LEADCRM_SWEEP_SECONDS", default=60.0),
@@ -249,6 +263,23 @@ LEADCRM = {
     ),
     # Bearer token of the bounce endpoint; blank turns the endpoint off.
     "BOUNCE_TOKEN": env.str("LEADCRM_BOUNCE_TOKEN", default=""),
+    # The sales hand-off SLA, counted in business hours (leads/sla.py).
+    "SLA": {
+        "TIME_ZONE": env.str("LEADCRM_SLA_TIME_ZONE", default="Asia/Ho_Chi_Minh"),
+        # Monday is 0; Monday to Friday by default.
+        "WORKDAYS": env.list("LEADCRM_SLA_WORKDAYS", cast=int, default=[0, 1, 2, 3, 4]),
+        "DAY_START": _time(env.str("LEADCRM_SLA_DAY_START", default="08:00")),
+        "DAY_END": _time(env.str("LEADCRM_SLA_DAY_END", default="17:30")),
+        # ISO dates, e.g. Tết and national holidays of the year.
+        "HOLIDAYS": [
+            date.fromisoformat(day)
+            for day in env.list("LEADCRM_SLA_HOLIDAYS", default=[])
+        ],
+        "ACCEPT_HOURS": env.float("LEADCRM_SLA_ACCEPT_HOURS", default=4.0),
+        "CONTACT_HOURS": env.float("LEADCRM_SLA_CONTACT_HOURS", default=8.0),
+        # Whether a lead not accepted in time moves to the next rep.
+        "REASSIGN_ON_BREACH": env.bool("LEADCRM_SLA_REASSIGN_ON_BREACH", default=False),
+    },
 }
 
 EMAIL_BACKEND = env.str(

@@ -11,10 +11,22 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Invitations (manage.py invite_user) link here to choose a password.
+    path(
+        "password/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
     path("i18n/", include("django.conf.urls.i18n")),
     path("leads/", include("leads.urls")),
     path("opportunities/", include("leads.opportunity_urls")),
     path("scoring/", include("scoring.urls")),
+    path("sales/", include("leads.handoff_urls")),
     path("api/", include("leads.api_urls")),
     path("dashboard/", include("dashboard.urls")),
     path("events/", include("campaigns.event_urls")),

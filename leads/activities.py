@@ -27,7 +27,7 @@ from .models import (
     InteractionKind,
     Lead,
 )
-from .services import InteractionData, LeadData, lead_ingest
+from .services import InteractionData, LeadData, lead_ingest, lead_mark_contacted
 
 logger = logging.getLogger(__name__)
 
@@ -140,14 +140,9 @@ def _record_contact(lead: Lead, activity: Activity) -> Interaction:
 
 
 def _on_contact_logged(lead_id: int, at: datetime) -> None:
-    """The one place a logged contact tells the hand-off about it.
-
-    TODO: point at `leads.services.lead_mark_contacted(lead_id=, at=)` once
-    the hand-off's speed-to-lead service is merged.
-    """
-    Lead.objects.filter(pk=lead_id, first_contacted_at__isnull=True).update(
-        first_contacted_at=at
-    )
+    """The one place a logged contact tells the hand-off about it: the first
+    one stops the first-contact SLA clock and records speed to lead."""
+    lead_mark_contacted(lead_id=lead_id, at=at)
 
 
 def task_complete(*, task_id: int, by) -> Activity:

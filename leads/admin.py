@@ -14,7 +14,19 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .models import Bant, Channel, Interaction, InteractionKind, Lead, LevelChange
+from .models import (
+    Assignment,
+    AssignmentRule,
+    Bant,
+    Channel,
+    Interaction,
+    InteractionKind,
+    Lead,
+    LevelChange,
+    Notification,
+    Team,
+    TeamMember,
+)
 from .normalize import normalize_email, normalize_phone
 from .selectors import lead_search
 from .services import (
@@ -305,6 +317,49 @@ class LevelChangeAdmin(AppendOnlyAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("lead", "changed_by")
     raw_id_fields = ("lead", "changed_by")
+
+
+class TeamMemberInline(admin.TabularInline):
+    model = TeamMember
+    extra = 1
+    autocomplete_fields = ("user",)
+    fields = ("user", "capacity", "is_active", "last_assigned_at")
+    readonly_fields = ("last_assigned_at",)
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ("name", "manager", "uses_pool")
+    search_fields = ("name",)
+    autocomplete_fields = ("manager",)
+    inlines = [TeamMemberInline]
+
+
+@admin.register(AssignmentRule)
+class AssignmentRuleAdmin(admin.ModelAdmin):
+    list_display = ("name", "priority", "field", "values", "campaign", "team", "rep")
+    list_editable = ("priority",)
+    list_filter = ("field", "team", "is_active")
+    list_select_related = ("campaign", "team", "rep")
+    autocomplete_fields = ("rep",)
+    raw_id_fields = ("campaign",)
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(AppendOnlyAdmin):
+    list_display = ("created_at", "lead", "rep", "team", "method", "assigned_by")
+    list_filter = ("method", "team")
+    date_hierarchy = "created_at"
+    list_select_related = ("lead", "rep", "team", "assigned_by")
+    raw_id_fields = ("lead", "rep", "rule", "assigned_by")
+
+
+@admin.register(Notification)
+class NotificationAdmin(AppendOnlyAdmin):
+    list_display = ("created_at", "user", "kind", "lead", "read_at", "emailed_at")
+    list_filter = ("kind",)
+    list_select_related = ("user", "lead")
+    raw_id_fields = ("user", "lead", "assignment")
 
 
 from . import sales_admin  # noqa: E402, F401  (registers the sales models)

@@ -50,9 +50,31 @@ class LeadQuerySet(models.QuerySet):
         """
         if not user.is_authenticated or not user.is_active:
             return self.none()
-        if user.is_superuser or user.has_perm("leads.view_lead"):
+        if user.is_superuser or user.has_perm("leads.view_all_leads"):
             return self
-        return self.none()
+        if not user.has_perm("leads.view_lead"):
+            return self.none()
+        return self.filter(self._sales_scope(user))
+
+    @staticmethod
+    def _sales_scope(user) -> Q:
+        """A rep's own leads, the team's unowned pool where the team keeps
+        one, and for a manager every lead of the teams they manage.
+
+        Subqueries rather than joins: a lead appears once, and the rule costs
+        one query whatever the size of the teams.
+        """
+        pool_teams = TeamMember.objects.filter(user=user, team__uses_pool=True).values(
+            "team_id"
+        )
+        managed = Team.objects.filter(manager=user).values("pk")
+        managed_reps = TeamMember.objects.filter(team__manager=user).values("user_id")
+        return (
+            Q(owner=user)
+            | Q(owner__isnull=True, team__in=pool_teams)
+            | Q(team__in=managed)
+            | Q(owner__in=managed_reps)
+        )
 
 
 class Team(models.Model):
@@ -216,6 +238,17 @@ class Lead(models.Model):
     assigned_at = models.DateTimeField(_("assigned"), null=True, blank=True)
     accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
     first_contacted_at = models.DateTimeField(_("first contact"), null=True, blank=True)
+    # The SLA clock, in business hours, set at each assignment.
+    accept_due_at = models.DateTimeField(_("accept by"), null=True, blank=True)
+    contact_due_at = models.DateTimeField(_("first contact by"), null=True, blank=True)
+    # Set once a breach was escalated to the manager, so it is escalated once.
+    accept_escalated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    contact_escalated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Speed to lead, wall-clock time from becoming MQL.
+    time_to_accept = models.DurationField(_("MQL to accepted"), null=True, blank=True)
+    time_to_contact = models.DurationField(
+        _("MQL to first contact"), null=True, blank=True
+    )
 
     search_text = models.TextField(editable=False, blank=True, default="")
     last_interaction_at = models.DateTimeField(null=True, blank=True)
@@ -271,6 +304,19 @@ class Lead(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("leads:detail", args=[self.pk])
+
+    def accept_breached(self, now=None) -> bool:
+        """Not accepted by its deadline (or accepted after it)."""
+        if self.accept_due_at is None:
+            return False
+        done = self.accepted_at or now or timezone.now()
+        return done > self.accept_due_at
+
+    def contact_breached(self, now=None) -> bool:
+        if self.contact_due_at is None:
+            return False
+        done = self.first_contacted_at or now or timezone.now()
+        return done > self.contact_due_at
 
     @property
     def display_name(self) -> str:
@@ -731,3 +777,175 @@ class Activity(models.Model):
             and self.due_at is not None
             and self.due_at < timezone.now()
         )
+
+
+class RuleField(models.TextChoices):
+    ANY = "any", _("Any lead")
+    PROVINCE = "city", _("Province or city")
+    COUNTRY = "country", _("Country")
+    INDUSTRY = "industry", _("Industry")
+    SOURCE = "source", _("Source")
+    CAMPAIGN = "campaign", _("Campaign")
+
+
+class AssignmentRule(models.Model):
+    """Routes a new MQL to a team (and optionally one rep) by what it is.
+
+    Rules are tried by priority; the first that matches wins. A lead no rule
+    matches goes to the only team, when there is exactly one.
+    """
+
+    name = models.CharField(_("name"), max_length=100)
+    priority = models.PositiveIntegerField(
+        _("priority"), default=100, help_text=_("Lower numbers are tried first.")
+    )
+    field = models.CharField(_("matches on"), max_length=16, choices=RuleField.choices)
+    values = models.CharField(
+        _("values"),
+        max_length=500,
+        blank=True,
+        help_text=_(
+            "Comma-separated; case and accents are ignored "
+            "(e.g. Hà Nội, Hai Phong). Not used for a campaign or any lead."
+        ),
+    )
+    campaign = models.ForeignKey(
+        "campaigns.Campaign",
+        verbose_name=_("campaign"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    team = models.ForeignKey(
+        Team, verbose_name=_("team"), on_delete=models.CASCADE, related_name="rules"
+    )
+    rep = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("rep"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("Leave empty to share the leads by round robin."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("assignment rule")
+        verbose_name_plural = _("assignment rules")
+        ordering = ["priority", "pk"]
+        # The hand-off's permissions live here, on a model of its own, so
+        # that Lead's options stay free for parallel work.
+        permissions = [
+            ("view_all_leads", _("Can see every lead")),
+            ("work_inbox", _("Can work an MQL inbox and SQL queue")),
+            ("assign_lead", _("Can assign and reassign leads")),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AssignmentMethod(models.TextChoices):
+    RULE = "rule", _("Assignment rule")
+    ROUND_ROBIN = "round_robin", _("Round robin")
+    MANUAL = "manual", _("By a manager")
+    ESCALATION = "escalation", _("SLA escalation")
+    CLAIM = "claim", _("Taken from the team pool")
+
+
+class Assignment(models.Model):
+    """One hand-off of a lead to a rep: the assignment history."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="assignments")
+    rep = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("rep"),
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+    )
+    team = models.ForeignKey(
+        Team, verbose_name=_("team"), on_delete=models.SET_NULL, null=True
+    )
+    method = models.CharField(_("how"), max_length=16, choices=AssignmentMethod.choices)
+    rule = models.ForeignKey(
+        AssignmentRule,
+        verbose_name=_("rule"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+    )
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("assigned by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("assignment")
+        verbose_name_plural = _("assignments")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id} → {self.rep_id}"
+
+
+class NotificationKind(models.TextChoices):
+    ASSIGNED = "assigned", _("Lead assigned")
+    POOLED = "pooled", _("Lead waiting in the team pool")
+    ACCEPT_BREACH = "accept_breach", _("Not accepted in time")
+    CONTACT_BREACH = "contact_breach", _("Not contacted in time")
+
+
+class Notification(models.Model):
+    """A message to one person in the app (and by email)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=NotificationKind.choices)
+    lead = models.ForeignKey(
+        Lead, on_delete=models.CASCADE, related_name="notifications"
+    )
+    assignment = models.ForeignKey(
+        Assignment,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="notifications",
+    )
+    message = models.CharField(_("message"), max_length=300)
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
+    read_at = models.DateTimeField(_("read"), null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # A redelivered task finds the row and sends nothing twice.
+            models.UniqueConstraint(
+                fields=["assignment", "user", "kind"],
+                condition=Q(assignment__isnull=False),
+                name="notification_once_per_assignment",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["user"],
+                condition=Q(read_at__isnull=True),
+                name="notification_unread",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.message

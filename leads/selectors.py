@@ -7,7 +7,7 @@ user may not see is never listed, searched or shown.
 import re
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.shortcuts import get_object_or_404
 
 from .models import Bant, Interaction, Lead, LeadQuerySet, LevelChange
@@ -68,7 +68,7 @@ def lead_sources(queryset: QuerySet[Lead]) -> list[str]:
 def lead_detail(*, user, pk: int) -> Lead:
     """One lead with its campaigns, or 404 when the user may not see it."""
     queryset = lead_list(user=user).select_related(
-        "first_touch_campaign", "last_touch_campaign"
+        "first_touch_campaign", "last_touch_campaign", "owner", "team"
     )
     return get_object_or_404(queryset, pk=pk)
 
@@ -98,3 +98,87 @@ def lead_bant(*, lead: Lead) -> dict[str, Bant]:
         fact.criterion: fact
         for fact in Bant.objects.filter(lead=lead).select_related("confirmed_by")
     }
+
+
+# The sales hand-off's pages. Each is one queryset with its related rows
+# joined, so a page costs the same few queries whatever the number of leads.
+
+HANDOFF_RELATED = ("owner", "team")
+
+
+def _sales_work(user) -> QuerySet[Lead]:
+    from .assignment import OPEN_WORK
+
+    return (
+        Lead.objects.visible_to(user).filter(OPEN_WORK).select_related(*HANDOFF_RELATED)
+    )
+
+
+def is_manager(user) -> bool:
+    return user.is_superuser or user.has_perm("leads.assign_lead")
+
+
+def mql_inbox(*, user) -> QuerySet[Lead]:
+    """Leads waiting for the user to accept: their own, then the pool of
+    their team; the closest deadline first."""
+    from .models import TeamMember
+
+    pool_teams = TeamMember.objects.filter(user=user, team__uses_pool=True)
+    pool = Q(owner__isnull=True, team__in=pool_teams.values("team_id"))
+    return (
+        _sales_work(user)
+        .filter(Q(owner=user) | pool, accepted_at__isnull=True)
+        .order_by(F("accept_due_at").asc(nulls_last=True), "mql_at", "pk")
+    )
+
+
+# Hot before warm before cold, within one score.
+TEMPERATURE_RANK = Case(
+    When(temperature="hot", then=Value(0)),
+    When(temperature="warm", then=Value(1)),
+    default=Value(2),
+)
+
+
+def sql_queue(*, user) -> QuerySet[Lead]:
+    """Accepted sales-ready leads not yet converted, best first: by score,
+    then temperature. A rep sees their own; a manager their teams'."""
+    queue = _sales_work(user).filter(
+        accepted_at__isnull=False, opportunity__isnull=True
+    )
+    if not is_manager(user):
+        queue = queue.filter(owner=user)
+    return queue.order_by("-score", TEMPERATURE_RANK, "mql_at", "pk")
+
+
+def team_board(*, user) -> QuerySet[Lead]:
+    """A manager's view of the hand-off: every open sales lead of their
+    teams not yet contacted, unowned and overdue first."""
+    return _sales_work(user).order_by(
+        F("owner_id").asc(nulls_first=True),
+        F("accept_due_at").asc(nulls_last=True),
+        "pk",
+    )
+
+
+def assignable_reps(*, user) -> QuerySet:
+    """Reps a manager may give leads to: members of the teams they manage."""
+    from .models import TeamMember
+
+    members = TeamMember.objects.filter(user__is_active=True).select_related(
+        "user", "team"
+    )
+    if not user.is_superuser:
+        members = members.filter(team__manager=user)
+    return members.order_by("team__name", "user__username")
+
+
+def breached_q(now) -> Q:
+    """Accept or first-contact deadline missed (or met late)."""
+    accept = Q(accept_due_at__lt=now, accepted_at__isnull=True) | Q(
+        accepted_at__gt=F("accept_due_at")
+    )
+    contact = Q(contact_due_at__lt=now, first_contacted_at__isnull=True) | Q(
+        first_contacted_at__gt=F("contact_due_at")
+    )
+    return accept | contact

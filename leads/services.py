@@ -537,8 +537,31 @@ def lead_set_level(
     logger.info(
         "Lead %s moved %s -> %s (rule=%s)", lead.pk, lead.level, to_level, rule or "-"
     )
+    _start_handoff([change])
     lead.level = to_level
     return change
+
+
+def _start_handoff(changes: Sequence[LevelChange]) -> None:
+    """Leads that leave IQL for sales get their MQL time and an owner."""
+    from .assignment import leads_reached_sales
+
+    reached = [
+        change
+        for change in changes
+        if change.from_level == Level.IQL and change.to_level in (Level.MQL, Level.SQL)
+    ]
+    if reached:
+        leads_reached_sales(
+            lead_ids=[change.lead_id for change in reached],
+            at=reached[0].created_at,
+        )
+
+
+def leads_level_changed(*, changes: Sequence[LevelChange]) -> None:
+    """Scoring's bulk path reports the level changes it wrote, inside its
+    transaction, so the hand-off starts for the leads that became MQL."""
+    _start_handoff(changes)
 
 
 # What a person may change on a known lead by hand; scores, level and
@@ -716,7 +739,7 @@ def lead_move(
     if to_level == lead.level:
         return lead
 
-    _stage_change(
+    change = _stage_change(
         lead,
         to_level=to_level,
         action=StageAction.MOVE,
@@ -728,6 +751,7 @@ def lead_move(
     if backwards:
         lead.recycled_at = timezone.now()
     lead.save(update_fields=["level", "recycled_at", "updated_at"])
+    _start_handoff([change])
     return lead
 
 
@@ -776,3 +800,18 @@ def lead_bant_set(
 
     transaction.on_commit(lambda: _announce(lead.pk))
     return bant
+
+
+@transaction.atomic
+def lead_mark_contacted(*, lead_id: int, at: datetime) -> None:
+    """Record the first contact with a lead (a logged call, meeting or email)
+    and its speed to lead. Later contacts change nothing."""
+    lead = _locked(lead_id)
+    if lead.first_contacted_at is not None:
+        return
+
+    lead.first_contacted_at = at
+    start = lead.mql_at or lead.assigned_at
+    lead.time_to_contact = at - start if start else None
+    lead.save(update_fields=["first_contacted_at", "time_to_contact", "updated_at"])
+    logger.info("Lead %s first contacted", lead.pk)

@@ -12,7 +12,7 @@ from django.views.generic import DetailView, ListView, View
 from . import selectors
 from .filters import LeadFilter
 from .forms import BantConfirmForm, MoveForm, ReopenForm, StageReasonForm
-from .models import Bant, BantCriterion, Lead, Level
+from .models import Bant, BantCriterion, Lead, LeadStatus, Level
 from .services import (
     lead_bant_set,
     lead_disqualify,
@@ -126,6 +126,11 @@ def lead_detail_context(request, lead: Lead, **forms) -> dict[str, object]:
         "can_confirm_bant": can_confirm,
         "can_move": user.has_perm("leads.move_lead"),
         "can_see_rules": user.has_perm("scoring.change_ruleset"),
+        "reassign_reps": (
+            list(selectors.assignable_reps(user=user))
+            if selectors.is_manager(user) and lead.status == LeadStatus.OPEN
+            else []
+        ),
     }
     if context["can_move"]:
         context.update(

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from leads.models import Bant, Lead, LeadStatus, LevelChange
+from leads.services import leads_level_changed
 
 from . import engine
 from .aggregation import aggregate_for_leads
@@ -242,6 +243,7 @@ def rescore_batch(
 
         _write_scores(rows, rules, now)
         LevelChange.objects.bulk_create(changes)
+        leads_level_changed(changes=changes)
 
     if changes:
         # One line a batch: a bulk rescore moves thousands of leads.

@@ -40,7 +40,7 @@ def _eager_celery(settings):
 
 @pytest.fixture
 def user(django_user_model):
-    """A marketer: sees and adds leads (groups vanish in the flush between
+    """A marketer: sees every lead and adds leads (groups vanish in the flush between
     transactional tests, so the permissions are given directly)."""
     from django.contrib.auth.models import Permission
 
@@ -49,7 +49,8 @@ def user(django_user_model):
     )
     marketer.user_permissions.add(
         *Permission.objects.filter(
-            content_type__app_label="leads", codename__in=["view_lead", "add_lead"]
+            content_type__app_label="leads",
+            codename__in=["view_lead", "add_lead", "view_all_leads"],
         )
     )
     return marketer

@@ -5,12 +5,15 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from leads.models import Channel, InteractionKind
+from leads.models import Channel, InteractionKind, Lead
 from leads.services import InteractionData, lead_bant_set
 from scoring.services import score_recompute
 
 
-def mql_lead(make_lead, *, email="an@vinatech.vn", name="Nguyễn Văn An", **extra):
+def mql_lead(
+    make_lead, *, email="an@vinatech.vn", name="Nguyễn Văn An", owner=None, **extra
+):
+    """An MQL lead, given to `owner` (a rep sees only the leads they own)."""
     lead = make_lead(
         email=email,
         full_name=name,
@@ -27,12 +30,15 @@ def mql_lead(make_lead, *, email="an@vinatech.vn", name="Nguyễn Văn An", **ex
         **extra,
     )
     assert lead.level == "mql"
+    if owner is not None:
+        Lead.objects.filter(pk=lead.pk).update(owner=owner)
+        lead.owner = owner
     return lead
 
 
 def sql_lead(make_lead, rep, **kwargs):
     """An MQL whose budget, need and timeline a rep confirmed: an SQL."""
-    lead = mql_lead(make_lead, **kwargs)
+    lead = mql_lead(make_lead, owner=kwargs.pop("owner", rep), **kwargs)
     soon = timezone.localdate() + timedelta(days=30)
     for criterion, values in (
         ("budget", {"amount": Decimal("120000000"), "currency": "VND"}),

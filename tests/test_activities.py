@@ -42,9 +42,9 @@ def _task(lead, rep, *, due, remind=None, subject="Send the quote") -> Activity:
 
 @pytest.mark.django_db
 def test_a_logged_call_is_an_interaction_that_rescores_the_lead(
-    rep_client, make_lead, django_capture_on_commit_callbacks
+    rep_client, make_lead, django_capture_on_commit_callbacks, rep
 ):
-    lead = mql_lead(make_lead)
+    lead = mql_lead(make_lead, owner=rep)
     engagement_before = lead.engagement_score
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -74,7 +74,7 @@ def test_a_logged_call_is_an_interaction_that_rescores_the_lead(
 
 @pytest.mark.django_db
 def test_the_first_contact_time_is_kept_by_later_contacts(rep, make_lead):
-    lead = mql_lead(make_lead)
+    lead = mql_lead(make_lead, owner=rep)
     first = timezone.now() - timedelta(hours=2)
 
     for kind, when in (("meeting", first), ("email", None)):
@@ -91,7 +91,7 @@ def test_the_first_contact_time_is_kept_by_later_contacts(rep, make_lead):
 
 @pytest.mark.django_db
 def test_notes_and_tasks_are_not_contacts(rep, make_lead):
-    lead = mql_lead(make_lead)
+    lead = mql_lead(make_lead, owner=rep)
     interactions_before = Interaction.objects.count()
 
     activity_log(lead_id=lead.pk, by=rep, data=ActivityInput(kind="note", subject="Hi"))
@@ -104,8 +104,8 @@ def test_notes_and_tasks_are_not_contacts(rep, make_lead):
 
 
 @pytest.mark.django_db
-def test_a_task_needs_a_due_time_and_the_form_says_so(rep_client, make_lead):
-    lead = mql_lead(make_lead)
+def test_a_task_needs_a_due_time_and_the_form_says_so(rep_client, make_lead, rep):
+    lead = mql_lead(make_lead, owner=rep)
 
     response = rep_client.post(
         _log_url(lead), {"activity-kind": "task", "activity-subject": "Call back"}
@@ -119,8 +119,8 @@ def test_a_task_needs_a_due_time_and_the_form_says_so(rep_client, make_lead):
 
 
 @pytest.mark.django_db
-def test_a_contact_cannot_be_logged_in_the_future(rep_client, make_lead):
-    lead = mql_lead(make_lead)
+def test_a_contact_cannot_be_logged_in_the_future(rep_client, make_lead, rep):
+    lead = mql_lead(make_lead, owner=rep)
     tomorrow = timezone.localtime() + timedelta(days=1)
 
     response = rep_client.post(
@@ -142,7 +142,7 @@ def test_a_contact_cannot_be_logged_in_the_future(rep_client, make_lead):
 def test_a_task_reminder_defaults_to_the_due_time_and_may_not_come_after(
     rep, make_lead
 ):
-    lead = mql_lead(make_lead)
+    lead = mql_lead(make_lead, owner=rep)
     due = timezone.now() + timedelta(days=1)
 
     task = _task(lead, rep, due=due)
@@ -159,7 +159,7 @@ def test_the_task_list_shows_what_is_due_today_and_overdue(
     rep_client, rep, make_user, make_lead
 ):
     other_rep = make_user("other", role="Sales rep")
-    lead = mql_lead(make_lead)
+    lead = mql_lead(make_lead, owner=rep)
     with time_machine.travel(NOW, tick=False):
         _task(lead, rep, due=NOW - timedelta(days=1), subject="Overdue quote")
         _task(lead, rep, due=NOW + timedelta(hours=5), subject="Call this afternoon")
@@ -183,7 +183,7 @@ def test_the_task_list_shows_what_is_due_today_and_overdue(
 def test_a_task_reminder_is_sent_once_and_shown_until_done(rep_client, rep, make_lead):
     rep.email = "rep@example.vn"
     rep.save()
-    lead = mql_lead(make_lead)
+    lead = mql_lead(make_lead, owner=rep)
     with time_machine.travel(NOW, tick=False):
         task = _task(
             lead, rep, due=NOW + timedelta(hours=2), remind=NOW + timedelta(hours=1)
@@ -209,7 +209,7 @@ def test_a_task_reminder_is_sent_once_and_shown_until_done(rep_client, rep, make
 def test_a_done_task_is_not_reminded(rep, make_lead):
     rep.email = "rep@example.vn"
     rep.save()
-    lead = mql_lead(make_lead)
+    lead = mql_lead(make_lead, owner=rep)
     with time_machine.travel(NOW, tick=False):
         task = _task(lead, rep, due=NOW + timedelta(hours=1))
         task.completed_at = NOW
@@ -225,7 +225,7 @@ def test_a_done_task_is_not_reminded(rep, make_lead):
 def test_a_failed_reminder_is_tried_again(rep, make_lead, monkeypatch):
     rep.email = "rep@example.vn"
     rep.save()
-    lead = mql_lead(make_lead)
+    lead = mql_lead(make_lead, owner=rep)
     task = _task(lead, rep, due=timezone.now() - timedelta(minutes=1))
 
     def broken(*args, **kwargs):
@@ -246,7 +246,7 @@ def test_a_failed_reminder_is_tried_again(rep, make_lead, monkeypatch):
 def test_completing_a_task_with_htmx_updates_its_row_and_twice_is_refused(
     rep_client, rep, make_lead
 ):
-    lead = mql_lead(make_lead)
+    lead = mql_lead(make_lead, owner=rep)
     task = _task(lead, rep, due=timezone.now() + timedelta(hours=1))
     url = reverse("leads:task_complete", args=[task.pk])
 
@@ -264,7 +264,7 @@ def test_completing_a_task_with_htmx_updates_its_row_and_twice_is_refused(
 def test_completing_from_the_lead_page_answers_with_the_activities(
     rep_client, rep, make_lead
 ):
-    lead = mql_lead(make_lead)
+    lead = mql_lead(make_lead, owner=rep)
     task = _task(lead, rep, due=timezone.now() + timedelta(hours=1))
 
     response = rep_client.post(
@@ -281,7 +281,7 @@ def test_a_marketer_sees_activities_but_may_not_log_or_complete(
 ):
     marketer = make_user("marketer2", role="Marketer")
     client.force_login(marketer)
-    lead = mql_lead(make_lead)
+    lead = mql_lead(make_lead, owner=rep)
     task = _task(lead, rep, due=timezone.now())
 
     page = client.get(lead.get_absolute_url()).content.decode()
@@ -299,7 +299,7 @@ def test_a_marketer_sees_activities_but_may_not_log_or_complete(
 def test_activity_urls_of_a_lead_out_of_sight_are_404(
     rep_client, rep, make_lead, monkeypatch
 ):
-    lead = mql_lead(make_lead)
+    lead = mql_lead(make_lead, owner=rep)
     task = _task(lead, rep, due=timezone.now())
     monkeypatch.setattr(LeadQuerySet, "visible_to", lambda self, user: self.none())
 
@@ -319,7 +319,7 @@ def test_the_task_list_runs_the_same_queries_for_2_or_20_tasks(
     client, rep, make_lead, django_assert_max_num_queries
 ):
     client.force_login(rep)
-    lead = mql_lead(make_lead)
+    lead = mql_lead(make_lead, owner=rep)
     for number in range(2):
         _task(lead, rep, due=timezone.now(), subject=f"Task {number}")
     with django_assert_max_num_queries(12) as few:

@@ -42,7 +42,7 @@ def test_a_demo_form_post_becomes_a_lead_a_marketer_can_find(
     # test through its marker instead of breaking collection.
     from playwright.sync_api import expect
 
-    make_user("marketer", perms=("leads.view_lead",))
+    make_user("marketer", perms=("leads.view_lead", "leads.view_all_leads"))
     make_lead(email="binh@example.com", full_name="Trần Văn Bình")
 
     with screenshot_on_failure(page, "demo-form-to-lead"):
@@ -96,7 +96,10 @@ def test_a_marketer_drafts_previews_and_activates_new_rules(
     from leads.services import InteractionData
     from scoring.models import RuleSet
 
-    make_user("marketer", perms=("scoring.change_ruleset", "leads.view_lead"))
+    make_user(
+        "marketer",
+        perms=("scoring.change_ruleset", "leads.view_lead", "leads.view_all_leads"),
+    )
     for number in range(4):
         make_lead(
             email=f"lead{number}@example.com",

@@ -23,6 +23,8 @@ from scoring.services import score_recompute
 
 EVENT_PERMS = (
     "leads.view_lead",
+    # People at the door see every registrant, not only leads they own.
+    "leads.view_all_leads",
     "campaigns.view_event",
     "campaigns.change_eventregistration",
 )

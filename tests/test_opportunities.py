@@ -126,8 +126,8 @@ def test_converting_twice_is_refused_with_a_clear_message(rep_client, rep, make_
 
 
 @pytest.mark.django_db
-def test_only_an_sql_can_be_converted(rep_client, make_lead):
-    lead = mql_lead(make_lead)
+def test_only_an_sql_can_be_converted(rep_client, make_lead, rep):
+    lead = mql_lead(make_lead, owner=rep)
 
     page = rep_client.get(reverse("leads:convert", args=[lead.pk]))
     response = rep_client.post(
@@ -412,8 +412,9 @@ def test_confirming_bant_with_htmx_makes_an_sql_and_offers_conversion(
 ):
     # Transactional: the rescore runs after the confirmation commits, before
     # the answer is rendered, as it does in the running application.
-    client.force_login(make_user("rep", perms=SALES_PERMS))
-    lead = mql_lead(make_lead)
+    rep = make_user("rep", perms=SALES_PERMS)
+    client.force_login(rep)
+    lead = mql_lead(make_lead, owner=rep)
     soon = timezone.localdate() + timedelta(days=20)
     posts = [
         ("budget", {"bant-budget-amount": "90000000", "bant-budget-currency": "VND"}),
@@ -441,9 +442,9 @@ def test_confirming_bant_with_htmx_makes_an_sql_and_offers_conversion(
 
 @pytest.mark.django_db
 def test_a_refused_bant_confirmation_with_htmx_shows_the_error_in_the_card(
-    rep_client, make_lead
+    rep_client, make_lead, rep
 ):
-    lead = mql_lead(make_lead)
+    lead = mql_lead(make_lead, owner=rep)
 
     response = rep_client.post(
         reverse("leads:bant_confirm", args=[lead.pk, "budget"]),

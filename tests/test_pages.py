@@ -381,7 +381,8 @@ def rep_client(client, rep):
     return client
 
 
-def _mql_lead(make_lead):
+def _mql_lead(make_lead, *, owner=None):
+    """An MQL; a rep sees it only once it is theirs."""
     lead = make_lead(
         email="an@vinatech.vn",
         phone="0912345678",
@@ -391,7 +392,16 @@ def _mql_lead(make_lead):
         score=True,
     )
     assert lead.level == "mql"
+    if owner is not None:
+        _give(lead, owner)
     return lead
+
+
+def _give(lead, owner) -> None:
+    from leads.models import Lead
+
+    Lead.objects.filter(pk=lead.pk).update(owner=owner)
+    lead.owner = owner
 
 
 def _bant_url(lead, criterion: str) -> str:
@@ -404,7 +414,7 @@ def test_confirming_budget_need_and_timeline_on_the_lead_page_makes_an_sql(
 ):
     rep = make_user("rep", perms=("leads.view_lead", "leads.change_bant"))
     client.force_login(rep)
-    lead = _mql_lead(make_lead)
+    lead = _mql_lead(make_lead, owner=rep)
     soon = timezone.localdate() + timedelta(days=30)
 
     budget = client.post(
@@ -435,7 +445,7 @@ def test_confirming_budget_need_and_timeline_on_the_lead_page_makes_an_sql(
 
 @pytest.mark.django_db
 def test_the_bant_card_shows_what_is_unknown_stated_and_confirmed(
-    rep_client, make_lead, admin_user
+    rep_client, rep, make_lead, admin_user
 ):
     from decimal import Decimal
 
@@ -443,6 +453,7 @@ def test_the_bant_card_shows_what_is_unknown_stated_and_confirmed(
         email="an@example.com",
         bant={"budget": {"amount": Decimal("80000000"), "currency": "VND"}},
     )
+    _give(lead, rep)
     lead_bant_set(
         lead_id=lead.pk, criterion="need", confirmed=True, by=admin_user, text="CRM"
     )
@@ -468,9 +479,9 @@ def test_the_bant_card_shows_what_is_unknown_stated_and_confirmed(
 
 @pytest.mark.django_db
 def test_a_confirmation_missing_its_value_shows_the_error_and_saves_nothing(
-    rep_client, make_lead
+    rep_client, rep, make_lead
 ):
-    lead = _mql_lead(make_lead)
+    lead = _mql_lead(make_lead, owner=rep)
 
     response = rep_client.post(
         _bant_url(lead, "budget"),
@@ -509,7 +520,7 @@ def test_an_unknown_criterion_is_404(rep_client, make_lead):
 
 @pytest.mark.django_db
 def test_recycle_disqualify_and_reopen_from_the_lead_page(rep_client, rep, make_lead):
-    lead = _mql_lead(make_lead)
+    lead = _mql_lead(make_lead, owner=rep)
     url = lead.get_absolute_url()
 
     recycled = rep_client.post(
@@ -544,8 +555,8 @@ def test_recycle_disqualify_and_reopen_from_the_lead_page(rep_client, rep, make_
 
 
 @pytest.mark.django_db
-def test_a_refused_stage_change_shows_why_on_its_form(rep_client, make_lead):
-    lead = _mql_lead(make_lead)
+def test_a_refused_stage_change_shows_why_on_its_form(rep_client, rep, make_lead):
+    lead = _mql_lead(make_lead, owner=rep)
 
     backwards = rep_client.post(
         reverse("leads:move", args=[lead.pk]), {"move-to_level": "iql"}

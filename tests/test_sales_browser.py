@@ -46,8 +46,8 @@ def test_a_rep_qualifies_an_mql_converts_it_and_finds_it_on_the_pipeline(
 
     from leads.models import Opportunity
 
-    make_user("rep", perms=REP_PERMS)
-    lead = mql_lead(make_lead)
+    rep = make_user("rep", perms=REP_PERMS)
+    lead = mql_lead(make_lead, owner=rep)
     soon = timezone.localdate() + timedelta(days=30)
 
     with screenshot_on_failure(page, "bant-to-pipeline"):

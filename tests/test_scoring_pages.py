@@ -111,7 +111,20 @@ def test_the_migration_gives_each_role_its_permissions():
     assert {"leads.view_lead", "leads.move_lead", "leads.change_bant"} <= rep
     assert not any(p.startswith("scoring.") for p in rep)
     assert "leads.change_lead" not in rep
-    assert manager == rep | {"leads.add_lead", "leads.change_lead"}
+    assert "leads.view_all_leads" in marketer
+    assert "leads.view_all_leads" not in rep | manager
+    assert "leads.work_inbox" in rep
+    assert manager == rep | {
+        "leads.add_lead",
+        "leads.change_lead",
+        "leads.assign_lead",
+        "leads.view_assignmentrule",
+        "leads.add_assignmentrule",
+        "leads.change_assignmentrule",
+        "leads.delete_assignmentrule",
+        # Managers follow speed to lead and the funnel on the dashboard.
+        "dashboard.view_dashboard",
+    }
 
 
 @pytest.mark.django_db
