@@ -35,9 +35,12 @@ REFRESH_REQUESTED = "dashboard:refresh-requested"
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """Marketers start on their dashboard; everyone else on the leads."""
+    """Marketers start on their dashboard, sales reps in their MQL inbox,
+    everyone else on the leads."""
     if request.user.groups.filter(name=MARKETER).exists():
         return redirect("dashboard:index")
+    if request.user.has_perm("leads.work_inbox"):
+        return redirect("sales:inbox")
     return redirect("leads:list")
 
 

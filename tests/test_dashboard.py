@@ -280,6 +280,9 @@ def test_home_is_the_dashboard_for_marketers_only(client, marketer, make_user):
     assert client.get("/").url == reverse("dashboard:index")
 
     client.force_login(make_user("rep", role="Sales rep"))
+    assert client.get("/").url == reverse("sales:inbox")
+
+    client.force_login(make_user("viewer", perms=["leads.view_lead"]))
     assert client.get("/").url == reverse("leads:list")
 
 
