@@ -290,3 +290,61 @@ def test_a_custom_period_at_the_end_of_the_calendar_is_not_a_server_error(
     )
 
     assert response.status_code < 500
+
+
+def test_the_api_does_not_change_a_lead_the_poster_may_not_see(client, teams):
+    """The same path writes: the other team's manager overwrites the lead's
+    name and company, withdraws its email consent and adds a demo request
+    that rescores it, all on a lead that is 404 to them everywhere else."""
+    lead = teams["lead"]
+    client.force_login(teams["south_boss"])
+
+    client.post(
+        "/api/leads/",
+        data=json.dumps(
+            {
+                "email": "mai@vinatech.vn",
+                "full_name": "Someone Else",
+                "company": "Other Co",
+                "kind": "demo_request",
+            }
+        ),
+        content_type="application/json",
+    )
+
+    lead.refresh_from_db()
+    assert (lead.full_name, lead.company) == ("Nguyễn Văn An", "VinaTech")
+
+
+@pytest.mark.redis
+def test_one_address_over_its_limit_does_not_make_other_visitors_spam(
+    client, web_form, settings
+):
+    """Posts refused by the per-IP limit still count towards the per-form
+    limit: one address that keeps posting fills the form's budget, and every
+    real visitor's post for the rest of the minute lands in the spam log."""
+    import redis
+
+    from tests import services
+
+    redis.Redis.from_url(services.redis_url()).flushdb()
+    settings.LEADCRM = {
+        **settings.LEADCRM,
+        "RATE_LIMIT_REDIS_URL": services.redis_url(),
+        "RATE_LIMIT_PER_IP": 5,
+        "RATE_LIMIT_PER_FORM": 30,
+    }
+    for number in range(31):
+        client.post(
+            f"/f/{web_form.key}/",
+            {"email": f"bot{number}@example.com"},
+            REMOTE_ADDR="10.0.0.66",
+        )
+
+    client.post(
+        f"/f/{web_form.key}/", {"email": "lan@example.vn"}, REMOTE_ADDR="10.0.0.7"
+    )
+
+    real = Submission.objects.get(payload__email="lan@example.vn")
+    redis.Redis.from_url(services.redis_url()).flushdb()
+    assert real.status != "spam"
