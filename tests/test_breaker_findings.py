@@ -348,3 +348,30 @@ def test_one_address_over_its_limit_does_not_make_other_visitors_spam(
     real = Submission.objects.get(payload__email="lan@example.vn")
     redis.Redis.from_url(services.redis_url()).flushdb()
     assert real.status != "spam"
+
+
+@pytest.mark.parametrize("custom", ["course = nan", "course = inf", "course = 1e400"])
+def test_a_segment_condition_that_reads_as_a_float_is_not_a_server_error(
+    client, make_user, make_lead, custom
+):
+    """_custom_equals turns any value float() accepts into a JSON number:
+    NaN and infinity are not JSON, and PostgreSQL refuses the query."""
+    make_lead(email="lan@example.vn", custom={"course": "MBA"})
+    client.force_login(make_user("mai", role="Marketer"))
+    client.raise_request_exception = False
+
+    response = client.get("/emails/segments/count/", {"custom": custom})
+
+    assert response.status_code == 200
+
+
+def test_a_segment_condition_key_is_a_key_not_a_lookup(client, make_user, make_lead):
+    """_CUSTOM_KEY allows "__", so "course__regex = ^M" runs a regular
+    expression (and "course__isnull = false" is a 500) instead of matching
+    a custom key of that name."""
+    make_lead(email="lan@example.vn", custom={"course": "MBA"})
+    client.force_login(make_user("mai", role="Marketer"))
+
+    response = client.get("/emails/segments/count/", {"custom": "course__regex = ^M"})
+
+    assert "1 lead matches" not in response.content.decode()
