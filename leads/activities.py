@@ -34,6 +34,10 @@ logger = logging.getLogger(__name__)
 # A contact logged a little ahead of the server's clock (a phone's clock,
 # a slow form) is still "now"; anything later has not happened yet.
 _CLOCK_SLACK = timedelta(minutes=5)
+# Dates a person types are checked against a sane span: a mistyped year
+# (0001, 2206) would otherwise be stored and break every page showing it.
+_FURTHEST_BACK = timedelta(days=366 * 5)
+_FURTHEST_AHEAD = timedelta(days=366 * 10)
 
 
 @dataclass(frozen=True)
@@ -99,11 +103,17 @@ def _activity_clean(data: ActivityInput, now: datetime) -> ActivityInput:
             "A call, meeting or email is logged once it happened: the time "
             "cannot be in the future."
         )
+    elif data.occurred_at and data.occurred_at < now - _FURTHEST_BACK:
+        errors["occurred_at"] = _("That is too long ago: check the year.")
     if data.kind == ActivityKind.TASK:
         if data.due_at is None:
             errors["due_at"] = _("A task needs a due date and time.")
+        elif abs(data.due_at - now) > _FURTHEST_AHEAD:
+            errors["due_at"] = _("Choose a due date within ten years of today.")
         elif data.remind_at and data.remind_at > data.due_at:
             errors["remind_at"] = _("The reminder must come before the task is due.")
+        elif data.remind_at and data.remind_at < data.due_at - _FURTHEST_AHEAD:
+            errors["remind_at"] = _("The reminder is too long before the task.")
     if errors:
         raise ValidationError(errors)
     return ActivityInput(

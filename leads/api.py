@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 
 from campaigns.models import Campaign
@@ -19,6 +19,7 @@ from .services import (
     InteractionData,
     LeadData,
     lead_ingest,
+    leads_matching,
 )
 
 SCORE_FIELDS = (
@@ -155,6 +156,9 @@ class LeadListCreateView(generics.ListCreateAPIView):
 
         data, interaction = serializer.to_ingest()
         try:
+            if self._matches_unseen_lead(data, interaction):
+                # Merging would show, and change, a lead this user may not see.
+                raise NotFound()
             result = lead_ingest(data=data, interactions=[interaction])
         except DjangoValidationError as exc:
             if "idempotency_key" in getattr(exc, "error_dict", {}):
@@ -170,6 +174,13 @@ class LeadListCreateView(generics.ListCreateAPIView):
             return Response(body, status=status.HTTP_200_OK)
         headers = {"Location": reverse("api:lead-detail", args=[lead.pk])}
         return Response(body, status=status.HTTP_201_CREATED, headers=headers)
+
+    def _matches_unseen_lead(self, data, interaction) -> bool:
+        known = leads_matching(
+            data=data, idempotency_keys=[interaction.idempotency_key or ""]
+        )
+        visible = Lead.objects.visible_to(self.request.user)
+        return known.exclude(pk__in=visible.values("pk")).exists()
 
 
 class LeadDetailView(generics.RetrieveAPIView):

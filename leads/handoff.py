@@ -16,6 +16,7 @@ from .models import (
     Lead,
     LeadStatus,
     NotificationKind,
+    Opportunity,
     ReasonCode,
     TeamMember,
 )
@@ -101,6 +102,17 @@ def lead_reject(
     lead = _locked(lead_id)
     if lead.owner_id != by.pk and not _in_pool_of(lead, by):
         raise PermissionDenied(_("Only the lead's owner can reject it."))
+    if (
+        lead.status != LeadStatus.OPEN
+        or lead.level not in SALES_LEVELS
+        or lead.accepted_at is not None
+        or Opportunity.objects.filter(lead_id=lead.pk).exists()
+    ):
+        # Past the inbox a lead is recycled or disqualified from its page,
+        # where its deal and history stay with the team.
+        raise ValidationError(
+            _("Only an MQL or SQL waiting to be accepted can be rejected.")
+        )
 
     if outcome == RejectOutcome.RECYCLE:
         lead_recycle(lead_id=lead.pk, by=by, reason_code=reason_code, note=note)

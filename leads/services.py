@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -313,6 +313,28 @@ def _other_person(lead: Lead, clean: LeadData) -> bool:
         and getattr(clean, name) != getattr(lead, name)
         for name in ("email", "phone", "external_id")
     )  # fmt: skip
+
+
+def leads_matching(
+    *, data: LeadData, idempotency_keys: Sequence[str] = ()
+) -> QuerySet[Lead]:
+    """The known leads an ingest of `data` could merge into, found the way
+    the ingest finds them: normalised identity, or an interaction key
+    already recorded. For callers that must check visibility first."""
+    clean = lead_data_clean(data)
+    match = Q(pk__in=[])
+    for attr in ("email", "phone", "external_id"):
+        value = getattr(clean, attr)
+        if value:
+            match |= _identity_q(attr, value)
+    keys = [key for key in idempotency_keys if key]
+    if keys:
+        match |= Q(
+            pk__in=Interaction.objects.filter(idempotency_key__in=keys).values(
+                "lead_id"
+            )
+        )
+    return Lead.objects.filter(match)
 
 
 def _find_lead(clean: LeadData) -> Lead | None:
@@ -659,6 +681,13 @@ def _stage_change(
     return change
 
 
+def _refuse_customer(lead: Lead) -> None:
+    # A customer's story goes on in its won deal; taking it back to nurture
+    # or out of the funnel would undo the sale without saying so.
+    if lead.status == LeadStatus.CUSTOMER:
+        raise ValidationError(_("The lead is a customer: reopen its deal first."))
+
+
 @transaction.atomic
 def lead_recycle(*, lead_id: int, by, reason_code: str, note: str = "") -> Lead:
     """Send a lead back to marketing's nurture, at IQL, with a coded reason.
@@ -668,6 +697,7 @@ def lead_recycle(*, lead_id: int, by, reason_code: str, note: str = "") -> Lead:
     _require(by, "leads.move_lead")
     _require_reason(reason_code, note)
     lead = _locked(lead_id)
+    _refuse_customer(lead)
 
     _stage_change(
         lead,
@@ -691,6 +721,7 @@ def lead_disqualify(*, lead_id: int, by, reason_code: str, note: str = "") -> Le
     _require(by, "leads.move_lead")
     _require_reason(reason_code, note)
     lead = _locked(lead_id)
+    _refuse_customer(lead)
     if lead.status == LeadStatus.DISQUALIFIED:
         raise ValidationError(_("The lead is disqualified already."))
 
@@ -810,8 +841,12 @@ def lead_mark_contacted(*, lead_id: int, at: datetime) -> None:
     if lead.first_contacted_at is not None:
         return
 
-    lead.first_contacted_at = at
     start = lead.mql_at or lead.assigned_at
+    if start and at < start:
+        # Contact from before the hand-off (a back-dated call) is not what
+        # the SLA waits for: the first contact after it stops the clock.
+        return
+    lead.first_contacted_at = at
     lead.time_to_contact = at - start if start else None
     lead.save(update_fields=["first_contacted_at", "time_to_contact", "updated_at"])
     logger.info("Lead %s first contacted", lead.pk)
