@@ -30,7 +30,14 @@ def _hours(value: float | None) -> str:
 
 
 def funnel_rows(funnel: Funnel) -> tuple[list[str], list[list]]:
-    header = [_("Level"), _("Leads"), _("% of previous"), _("% of all leads")]
+    header = [
+        _("Level"),
+        _("Leads"),
+        # xgettext:no-python-format
+        _("% of previous"),
+        # xgettext:no-python-format
+        _("% of all leads"),
+    ]
     rows = [
         [
             step["label"],
