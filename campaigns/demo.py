@@ -1,4 +1,6 @@
-"""Demo data for `make run`: two users, a campaign with its form, and leads.
+"""Demo data for `make run`: users in every role, a sales team with a few
+MQLs already in its reps' inboxes, a campaign with its form, a webinar next
+week with its registration form, and leads.
 
 Safe to run again and again: everything is found before it is made, and the
 leads go through the ingest service with idempotency keys, so a second run
@@ -20,13 +22,25 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
+from leads.assignment import lead_assign_many
 from leads.importing import MAPPINGS_DIR, lead_import_csv, mapping_load
-from leads.models import Channel, InteractionKind
+from leads.models import (
+    Assignment,
+    AssignmentRule,
+    Channel,
+    InteractionKind,
+    Lead,
+    LeadStatus,
+    Level,
+    RuleField,
+    Team,
+    TeamMember,
+)
 from leads.normalize import fold_for_search
 from leads.services import InteractionData, LeadData, lead_ingest
 from scoring.services import score_recompute_many
 
-from .models import Campaign, CampaignKind, FormField, WebForm
+from .models import Campaign, CampaignKind, Event, EventKind, FormField, WebForm
 from .services import webform_consent_set
 
 logger = logging.getLogger(__name__)
@@ -37,6 +51,15 @@ DEMO_UTM_CAMPAIGN = "vn-growth-2026"
 SAMPLE_FILE = "x-education-leads-sample.csv"
 SAMPLE_MAPPING = MAPPINGS_DIR / "x-education.json"
 GENERATED_LEADS = 200
+SALES_TEAM = "Hà Nội"
+# (username, first name, last name) of the team's manager, then its reps.
+SALES_MANAGER = ("manager", "Quân", "Hoàng Minh")
+SALES_REPS = (("rep", "Hà", "Trần Thu"), ("rep2", "Anh", "Lê Đức"))
+SALES_REP_CAPACITY = 30
+# MQLs given to the reps on the first run, so their inboxes are not empty.
+ASSIGNED_MQLS = 6
+EVENT_FORM_KEY = "webinar"
+EVENT_UTM_CAMPAIGN = "mql-to-deal-webinar"
 
 FAMILY_NAMES = (
     "Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ",
@@ -110,6 +133,8 @@ class DemoReport:
     leads_seen: int = 0
     leads_created: int = 0
     leads_skipped: int = 0
+    leads_assigned: int = 0
+    event: Event | None = None
 
 
 def sample_csv_path() -> Path:
@@ -150,16 +175,31 @@ def demo_seed(*, progress_file: TextIO | None = None) -> DemoReport:
     else:
         report.leads_seen, report.leads_created = _generate_leads(campaign)
 
+    # The team comes after the leads: the import's own hand-off finds no
+    # team and leaves every MQL with marketing, and only a handful are then
+    # given to the reps, through the same service a new MQL goes through.
+    team = _demo_sales_team(report)
+    report.leads_assigned = _demo_assign(team)
+    report.event = _demo_event(owner=marketer)
+
     logger.info(
-        "Demo seeded: %s leads, %s new (sample=%s)",
+        "Demo seeded: %s leads, %s new (sample=%s), %s assigned",
         report.leads_seen,
         report.leads_created,
         report.from_sample,
+        report.leads_assigned,
     )
     return report
 
 
-def _demo_user(username: str, *, superuser: bool) -> tuple[AbstractBaseUser, bool]:
+def _demo_user(
+    username: str,
+    *,
+    superuser: bool,
+    first_name: str = "Lan",
+    last_name: str = "Nguyễn",
+    staff: bool = False,
+) -> tuple[AbstractBaseUser, bool]:
     user_model = get_user_model()
     user = user_model.objects.filter(username=username).first()
     if user is not None:
@@ -174,10 +214,67 @@ def _demo_user(username: str, *, superuser: bool) -> tuple[AbstractBaseUser, boo
             username,
             email,
             DEMO_PASSWORD,
-            first_name="Lan",
-            last_name="Nguyễn",
+            first_name=first_name,
+            last_name=last_name,
+            is_staff=staff,
         )
     return user, True
+
+
+def _demo_sales_team(report: DemoReport) -> Team:
+    """The Hà Nội team: a manager, two reps, and a rule that routes the
+    city's leads to it."""
+    username, first_name, last_name = SALES_MANAGER
+    # Assignment rules are kept in Django admin, which admits staff only.
+    manager, created = _demo_user(
+        username,
+        superuser=False,
+        first_name=first_name,
+        last_name=last_name,
+        staff=True,
+    )
+    if created:
+        report.users_created.append(username)
+    manager.groups.add(*Group.objects.filter(name="Sales manager"))
+    team, _created = Team.objects.get_or_create(
+        name=SALES_TEAM, defaults={"manager": manager}
+    )
+
+    for username, first_name, last_name in SALES_REPS:
+        rep, created = _demo_user(
+            username, superuser=False, first_name=first_name, last_name=last_name
+        )
+        if created:
+            report.users_created.append(username)
+        rep.groups.add(*Group.objects.filter(name="Sales rep"))
+        # A rep moved to another team since the first run stays there.
+        TeamMember.objects.get_or_create(
+            user=rep, defaults={"team": team, "capacity": SALES_REP_CAPACITY}
+        )
+
+    AssignmentRule.objects.get_or_create(
+        name="Hà Nội leads",
+        defaults={
+            "priority": 10,
+            "field": RuleField.PROVINCE,
+            "values": "Hà Nội, Ha Noi, Hanoi",
+            "team": team,
+        },
+    )
+    return team
+
+
+def _demo_assign(team: Team) -> int:
+    """Give the best few waiting MQLs to the team's reps by round robin, once:
+    a team that was ever given a lead is left as it is."""
+    if Assignment.objects.filter(team=team).exists():
+        return 0
+    waiting = (
+        Lead.objects.filter(level=Level.MQL, status=LeadStatus.OPEN, owner__isnull=True)
+        .order_by("-score", "pk")
+        .values_list("pk", flat=True)[:ASSIGNED_MQLS]
+    )
+    return lead_assign_many(lead_ids=list(waiting))
 
 
 def _demo_campaign(*, owner: AbstractBaseUser) -> Campaign:
@@ -247,6 +344,57 @@ def _demo_form_fields(form: WebForm) -> None:
         text_vi="Chúng tôi sẽ gửi email về webinar này và các sự kiện tiếp theo. "
         "Bạn có thể hủy đăng ký bất cứ lúc nào.",
     )
+
+
+def _demo_event(*, owner: AbstractBaseUser) -> Event:
+    """A webinar a week after the first run, with its own campaign and a
+    registration form: a processed post of the form registers the lead."""
+    form = WebForm.objects.filter(key=EVENT_FORM_KEY).first()
+    event = Event.objects.filter(form=form).first() if form else None
+    if event is not None:
+        return event
+
+    starts_at = (timezone.localtime() + timedelta(days=7)).replace(
+        hour=14, minute=0, second=0, microsecond=0
+    )
+    with transaction.atomic():
+        campaign, _created = Campaign.objects.get_or_create(
+            utm_campaign=EVENT_UTM_CAMPAIGN,
+            defaults={
+                "name": "Webinar: Từ MQL đến hợp đồng",
+                "kind": CampaignKind.WEBINAR,
+                "starts_on": starts_at.date(),
+                "ends_on": starts_at.date(),
+                "budget": Decimal("15000000"),
+                "currency": "VND",
+                "owner": owner,
+            },
+        )
+        if form is None:
+            # The event records the registration itself; the form records
+            # only that it was filled in.
+            form = WebForm.objects.create(
+                campaign=campaign,
+                key=EVENT_FORM_KEY,
+                name="Webinar registration",
+                interaction_kind=InteractionKind.FORM_SUBMIT,
+                thank_you_message_en="Your seat is booked. See you next week!",
+                thank_you_message_vi="Bạn đã đăng ký thành công. Hẹn gặp tuần sau!",
+            )
+            _demo_form_fields(form)
+        event = Event(
+            campaign=campaign,
+            name="Từ MQL đến hợp đồng: bán hàng B2B tại Việt Nam",
+            kind=EventKind.WEBINAR,
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(minutes=90),
+            online_url="https://webinar.leadcrm.example/mql-to-deal",
+            capacity=100,
+            form=form,
+        )
+        event.full_clean()
+        event.save()
+    return event
 
 
 def _generate_leads(campaign: Campaign) -> tuple[int, int]:

@@ -4,10 +4,20 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db.models import Max
+from django.utils import timezone
 
-from campaigns.demo import GENERATED_LEADS, SAMPLE_FILE
-from campaigns.models import Campaign, WebForm
-from leads.models import Interaction, Lead, LevelChange
+from campaigns.demo import ASSIGNED_MQLS, GENERATED_LEADS, SAMPLE_FILE
+from campaigns.models import Campaign, Event, WebForm
+from leads import selectors
+from leads.models import (
+    Assignment,
+    AssignmentRule,
+    Interaction,
+    Lead,
+    LevelChange,
+    Team,
+    TeamMember,
+)
 from tests import services
 
 pytestmark = pytest.mark.django_db
@@ -42,8 +52,12 @@ def seed(*args: str) -> str:
 def snapshot() -> dict[str, object]:
     return {
         "users": get_user_model().objects.count(),
+        "teams": list(TeamMember.objects.values_list("team__name", "user__username")),
+        "rules": AssignmentRule.objects.count(),
+        "assignments": Assignment.objects.count(),
         "campaigns": Campaign.objects.count(),
         "forms": WebForm.objects.count(),
+        "events": list(Event.objects.values_list("name", "starts_at")),
         "leads": Lead.objects.count(),
         "interactions": Interaction.objects.count(),
         "level_changes": LevelChange.objects.count(),
@@ -60,7 +74,7 @@ def test_seeding_makes_the_users_the_campaign_and_its_form(no_sample):
     assert not (marketer.is_superuser or marketer.is_staff)
     assert admin.check_password("leadcrm-demo")
     assert marketer.check_password("leadcrm-demo")
-    campaign = Campaign.objects.get()
+    campaign = Campaign.objects.get(utm_campaign="vn-growth-2026")
     assert (campaign.name, campaign.kind, campaign.utm_campaign) == (
         "Vietnam Growth Webinar 2026",
         "webinar",
@@ -70,6 +84,66 @@ def test_seeding_makes_the_users_the_campaign_and_its_form(no_sample):
     assert "http://127.0.0.1:8000/" in output
     assert "http://127.0.0.1:8000/static/demo/form.html" in output
     assert "leadcrm-demo" in output
+    for username in ("admin", "marketer", "manager", "rep", "rep2"):
+        assert f"  {username} " in output
+
+
+def test_seeding_makes_a_sales_team_in_the_roles(no_sample):
+    output = seed()
+
+    users = get_user_model().objects
+    team = Team.objects.get(name="Hà Nội")
+    manager = users.get(username="manager")
+    assert team.manager == manager
+    assert manager.groups.filter(name="Sales manager").exists()
+    assert manager.has_perm("leads.assign_lead")
+    assert manager.check_password("leadcrm-demo")
+    assert sorted(team.members.values_list("user__username", flat=True)) == [
+        "rep",
+        "rep2",
+    ]
+    for username in ("rep", "rep2"):
+        rep = users.get(username=username)
+        assert rep.check_password("leadcrm-demo")
+        assert rep.groups.filter(name="Sales rep").exists()
+        assert rep.has_perm("leads.work_inbox") and rep.has_perm("leads.change_bant")
+        assert not rep.has_perm("leads.assign_lead")
+    assert AssignmentRule.objects.get(team=team).field == "city"
+    assert "Sales manager of team Hà Nội" in output
+
+
+def test_the_reps_start_with_mqls_in_their_inboxes(no_sample):
+    output = seed()
+
+    users = get_user_model().objects
+    rep, rep2 = users.get(username="rep"), users.get(username="rep2")
+    assignments = Assignment.objects.all()
+    assert assignments.count() == ASSIGNED_MQLS
+    # Given by the hand-off service, in turns. (Its notifications go out
+    # after commit, which a test inside a transaction never reaches.)
+    assert {a.method for a in assignments} == {"round_robin"}
+    assert sorted(a.rep.username for a in assignments) == ["rep"] * 3 + ["rep2"] * 3
+    inbox = list(selectors.mql_inbox(user=rep))
+    assert len(inbox) == 3
+    assert all(lead.level == "mql" and lead.accept_due_at for lead in inbox)
+    assert len(selectors.mql_inbox(user=rep2)) == 3
+    # The manager sees the team's leads; a rep sees only their own.
+    manager = users.get(username="manager")
+    assert len(selectors.team_board(user=manager)) == ASSIGNED_MQLS
+    assert set(Lead.objects.visible_to(rep)) == set(inbox)
+    assert f"{ASSIGNED_MQLS} demo MQLs assigned" in output
+
+
+def test_seeding_makes_a_webinar_next_week_with_a_registration_form(no_sample, client):
+    output = seed()
+
+    event = Event.objects.get()
+    assert event.kind == "webinar"
+    days = (event.starts_at - timezone.now()).days
+    assert 5 <= days <= 7
+    assert event.form.key == "webinar" and event.form.campaign == event.campaign
+    assert client.get("/f/webinar/").status_code == 200
+    assert "http://127.0.0.1:8000/f/webinar/" in output
 
 
 def test_without_the_sample_vietnamese_leads_are_made_up_and_scored(no_sample):

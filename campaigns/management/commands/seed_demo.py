@@ -1,14 +1,24 @@
 import sys
+from contextlib import redirect_stdout
+from io import StringIO
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from campaigns.demo import DEMO_PASSWORD, demo_seed, sample_csv_path
+from campaigns.demo import (
+    DEMO_PASSWORD,
+    EVENT_FORM_KEY,
+    SALES_TEAM,
+    demo_seed,
+    sample_csv_path,
+)
 from leads.importing import quiet_loggers
 
 SITE_URL = "http://127.0.0.1:8000/"
 DEMO_FORM_URL = "http://127.0.0.1:8000/static/demo/form.html"
+EVENT_FORM_URL = f"http://127.0.0.1:8000/f/{EVENT_FORM_KEY}/"
 
 
 class Command(BaseCommand):
@@ -31,7 +41,12 @@ class Command(BaseCommand):
                 _("DEBUG is off: demo data is for development. Use --force to seed.")
             )
 
-        with quiet_loggers("leads", "scoring", "campaigns"):
+        # The reps' notifications of the demo assignments are in the app;
+        # the console email backend would print each of them here too.
+        with (
+            quiet_loggers("leads", "scoring", "campaigns"),
+            redirect_stdout(StringIO()),
+        ):
             report = demo_seed(progress_file=sys.stderr)
 
         source = (
@@ -49,8 +64,32 @@ class Command(BaseCommand):
             _("Demo leads: %(seen)s from %(source)s, %(new)s new.")
             % {"seen": report.leads_seen, "source": source, "new": report.leads_created}
         )
+        if report.leads_assigned:
+            self.stdout.write(
+                _("%(count)s demo MQLs assigned to the reps of team %(team)s.")
+                % {"count": report.leads_assigned, "team": SALES_TEAM}
+            )
         self.stdout.write(
-            _("Sign in at %(url)s as admin or marketer, password %(password)s")
+            _("Sign in at %(url)s with password %(password)s as:")
             % {"url": SITE_URL, "password": DEMO_PASSWORD}
         )
+        for username, role in (
+            ("admin", _("administrator, Django admin")),
+            ("marketer", _("Marketer")),
+            ("manager", _("Sales manager of team %(team)s") % {"team": SALES_TEAM}),
+            ("rep", _("Sales rep of team %(team)s") % {"team": SALES_TEAM}),
+            ("rep2", _("Sales rep of team %(team)s") % {"team": SALES_TEAM}),
+        ):
+            self.stdout.write(f"  {username:<9} {role}")
         self.stdout.write(_("Demo form: %(url)s") % {"url": DEMO_FORM_URL})
+        if report.event is not None:
+            self.stdout.write(
+                _("Webinar %(when)s, registration form: %(url)s")
+                % {
+                    "when": formats.date_format(
+                        timezone.localtime(report.event.starts_at),
+                        "SHORT_DATETIME_FORMAT",
+                    ),
+                    "url": EVENT_FORM_URL,
+                }
+            )
