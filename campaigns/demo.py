@@ -310,7 +310,7 @@ def _demo_campaign(*, owner: AbstractBaseUser) -> Campaign:
 # consent box.
 DEMO_FIELDS = (
     ("full_name", "Full name", "Họ và tên", False),
-    ("email", "Email", "Email", True),
+    ("email", "Email", "Email", False),
     ("phone", "Phone", "Số điện thoại", False),
     ("company", "Company", "Công ty", False),
     ("job_title", "Job title", "Chức danh", False),
@@ -462,6 +462,9 @@ def _made_up_lead(
         source="Facebook Ads" if registered else rng.choice(SOURCES),
         utm=_webinar_utm() if registered else {},
         campaign_id=campaign.pk if registered else None,
+        # Most who leave an email agree to hear from us, so email campaigns
+        # have someone to write to in the demo.
+        email_consent=bool(email) and number % 10 < 7,
     )
     return data, interactions
 

@@ -14,6 +14,8 @@ from html import escape
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
+from leads.normalize import given_name
+
 MERGE_FIELDS = (
     "first_name",
     "last_name",
@@ -91,6 +93,9 @@ def _is_custom(name: str) -> bool:
 def merge_values(lead) -> dict[str, str]:
     """What a lead's merge fields stand for; missing ones are absent."""
     values = {name: str(getattr(lead, name) or "").strip() for name in MERGE_FIELDS}
+    if not values["first_name"]:
+        # Forms often ask for the full name only.
+        values["first_name"] = given_name(values["full_name"])
     for key, value in (lead.custom or {}).items():
         if value not in (None, "") and not isinstance(value, dict | list):
             values[f"{CUSTOM_PREFIX}{key}"] = str(value)

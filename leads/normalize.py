@@ -124,6 +124,27 @@ def normalize_name(raw: str | None) -> str:
     return _INNER_SPACE.sub(" ", value).strip()
 
 
+# The commonest Vietnamese family names, folded: a full name starting with
+# one is written family name first, and the given name is its last word.
+_VIETNAMESE_FAMILY_NAMES = frozenset(
+    (
+        "nguyen tran le pham hoang huynh phan vu vo dang bui do ho ngo duong ly "
+        "dinh truong mai trinh lam cao luu ta quach lai kieu doan thai"
+    ).split()
+)
+
+
+def given_name(full_name: str) -> str:
+    """The name a person is greeted by: "Nguyễn Thị Mai" -> "Mai",
+    "John Smith" -> "John". Empty for an empty name."""
+    words = full_name.split()
+    if not words:
+        return ""
+    if fold_for_search(words[0]) in _VIETNAMESE_FAMILY_NAMES and len(words) > 1:
+        return words[-1]
+    return words[0]
+
+
 def fold_for_search(*parts: str) -> str:
     """Lower-case text without diacritics, so "nguyen" finds "Nguyễn"."""
     text = " ".join(part for part in parts if part)

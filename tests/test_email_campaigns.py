@@ -124,6 +124,21 @@ def test_merge_fields_take_values_or_fallbacks_and_template_code_stays_literal()
     assert template.links == ("https://example.vn/guide", "https://example.vn/demo")
 
 
+def test_a_lead_known_by_full_name_only_is_greeted_by_their_given_name():
+    from types import SimpleNamespace
+
+    from campaigns.emails import merge_values
+
+    fields = dict.fromkeys(
+        ("last_name", "company", "job_title", "industry", "city", "country"), ""
+    )
+    lead = SimpleNamespace(
+        first_name="", full_name="Phạm Minh Đồng", email="", custom={}, **fields
+    )
+
+    assert merge_values(lead)["first_name"] == "Đồng"
+
+
 def test_a_leads_data_is_escaped_in_the_html_part():
     rendered = Template.of(subject="x", body="Hi {company}").render(
         {"company": '<script>alert("x")</script>'}

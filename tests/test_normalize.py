@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 
 from leads.normalize import (
     fold_for_search,
+    given_name,
     normalize_email,
     normalize_name,
     normalize_phone,
@@ -98,3 +99,18 @@ def test_search_folding_ignores_diacritics_and_case():
     assert fold_for_search("Nguyễn Đức Thắng", "Công ty ABC") == (
         "nguyen duc thang cong ty abc"
     )
+
+
+@pytest.mark.parametrize(
+    ("full_name", "given"),
+    [
+        ("Nguyễn Thị Mai", "Mai"),
+        ("Đặng Thu Thảo", "Thảo"),
+        ("  trần   văn  an ", "an"),
+        ("John Smith", "John"),
+        ("Mai", "Mai"),
+        ("", ""),
+    ],
+)
+def test_the_given_name_follows_vietnamese_order(full_name, given):
+    assert given_name(full_name) == given
