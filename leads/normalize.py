@@ -127,10 +127,37 @@ def normalize_name(raw: str | None) -> str:
 # The commonest Vietnamese family names, folded: a full name starting with
 # one is written family name first, and the given name is its last word.
 _VIETNAMESE_FAMILY_NAMES = frozenset(
-    (
-        "nguyen tran le pham hoang huynh phan vu vo dang bui do ho ngo duong ly "
-        "dinh truong mai trinh lam cao luu ta quach lai kieu doan thai"
-    ).split()
+    [
+        "nguyen",
+        "tran",
+        "le",
+        "pham",
+        "hoang",
+        "huynh",
+        "phan",
+        "vu",
+        "vo",
+        "dang",
+        "bui",
+        "do",
+        "ho",
+        "ngo",
+        "duong",
+        "ly",
+        "dinh",
+        "truong",
+        "mai",
+        "trinh",
+        "lam",
+        "cao",
+        "luu",
+        "ta",
+        "quach",
+        "lai",
+        "kieu",
+        "doan",
+        "thai",
+    ]
 )
 
 
