@@ -478,6 +478,24 @@ def test_the_bant_card_shows_what_is_unknown_stated_and_confirmed(
 
 
 @pytest.mark.django_db
+def test_authority_read_from_the_job_title_shows_as_stated_on_the_card(
+    rep_client, rep, make_lead
+):
+    lead = make_lead(email="an@example.com", job_title="Giám đốc kinh doanh")
+    _give(lead, rep)
+    score_recompute(lead_id=lead.pk)
+
+    response = rep_client.get(lead.get_absolute_url())
+
+    rows = {row.criterion: row for row in response.context["bant_rows"]}
+    assert rows["authority"].fact is None
+    assert rows["authority"].points == 5
+    html = response.content.decode()
+    assert "Giám đốc kinh doanh (from the job title)" in html
+    assert html.count("Unknown</span>") == 3
+
+
+@pytest.mark.django_db
 def test_a_confirmation_missing_its_value_shows_the_error_and_saves_nothing(
     rep_client, rep, make_lead
 ):
