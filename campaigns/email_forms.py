@@ -2,6 +2,7 @@
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.html import escape
 from django.utils.translation import gettext_lazy as _
 
 from .emails import MERGE_FIELDS, Template
@@ -21,11 +22,15 @@ class EmailCampaignForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["segment"].queryset = Segment.objects.order_by("name")
-        self.fields["body"].help_text = _(
-            "Plain text. Merge fields: %(fields)s and {custom.<key>}; add a "
-            "fallback after a bar, e.g. {first_name|there}. Web addresses "
-            "become tracked links; an unsubscribe link is added."
-        ) % {"fields": ", ".join(f"{{{name}}}" for name in MERGE_FIELDS)}
+        # Help texts are shown as HTML: <key> must not read as a tag.
+        self.fields["body"].help_text = escape(
+            _(
+                "Plain text. Merge fields: %(fields)s and {custom.<key>}; add a "
+                "fallback after a bar, e.g. {first_name|there}. Web addresses "
+                "become tracked links; an unsubscribe link is added."
+            )
+            % {"fields": ", ".join(f"{{{name}}}" for name in MERGE_FIELDS)}
+        )
 
     def clean(self):
         cleaned = super().clean()
