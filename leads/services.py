@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from .models import (
     Bant,
@@ -294,7 +295,8 @@ def _ingest_once(
             lead=lead,
             to_level=Level.IQL,
             rule="contact_details_known",
-            reason=_("Contact details captured."),
+            # Stored in English, translated where it is shown.
+            reason=gettext_noop("Contact details captured."),
         )
         logger.info("Lead %s created (source=%s)", lead.pk, clean.source or "-")
 
