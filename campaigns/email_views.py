@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.generic import ListView, View
 
 from leads.models import Lead
+from leads.normalize import storable_text
 
 from .email_forms import EmailCampaignForm, SegmentNameForm, TestSendForm
 from .email_sending import (
@@ -42,7 +43,7 @@ class _PagedList(LoginRequiredMixin, PermissionRequiredMixin, ListView):
         return paginator, page, page.object_list, page.has_other_pages()
 
     def search(self, queryset, *fields):
-        query = self.request.GET.get("q", "").strip()
+        query = storable_text(self.request.GET.get("q", "")).strip()
         if not query:
             return queryset
         from django.db.models import Q

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from leads.models import Channel, InteractionKind, Lead
+from leads.normalize import storable_text
 from leads.selectors import lead_search
 from leads.services import InteractionData, LeadData, lead_ingest
 
@@ -68,7 +69,7 @@ def event_list(*, query: str = "", when: str = "") -> QuerySet[Event]:
             filter=Q(registrations__attendance=Attendance.ATTENDED),
         ),
     )
-    for term in query.split():
+    for term in storable_text(query).split():
         events = events.filter(
             Q(name__icontains=term) | Q(campaign__name__icontains=term)
         )

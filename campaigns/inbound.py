@@ -29,6 +29,7 @@ from leadcrm.queue import enqueue
 from leads.models import Channel
 from leads.normalize import clean_json
 from leads.services import (
+    EARLIEST_INTERACTION,
     PROFILE_FIELDS,
     UTM_KEYS,
     InteractionData,
@@ -181,20 +182,27 @@ def _flatten(payload: Mapping[str, object]) -> dict[str, str]:
 def _occurred_at(delivery: InboundDelivery) -> datetime:
     """When the person filled in the platform's form, if it says so and
     it is plausible; else when the delivery came."""
-    raw = delivery.payload.get("created_time")
-    when = None
+    try:
+        when = _created_time(delivery.payload.get("created_time"))
+        if when is not None and EARLIEST_INTERACTION <= when <= delivery.received_at:
+            return when
+    except (OverflowError, ValueError, OSError):
+        pass  # a time no calendar holds: not plausible either
+    return delivery.received_at
+
+
+def _created_time(raw: object) -> datetime | None:
+    """created_time as a Unix time or an ISO 8601 string; None otherwise."""
+    if isinstance(raw, bool):
+        return None
     if isinstance(raw, int | float):
-        when = datetime.fromtimestamp(raw, tz=UTC)
-    elif isinstance(raw, str):
-        try:
-            when = parse_datetime(raw)
-        except ValueError:
-            when = None
+        return datetime.fromtimestamp(raw, tz=UTC)
+    if isinstance(raw, str):
+        when = parse_datetime(raw)
         if when is not None and timezone.is_naive(when):
             when = timezone.make_aware(when)
-    if when is None or when > delivery.received_at:
-        return delivery.received_at
-    return when
+        return when
+    return None
 
 
 def delivery_process(*, delivery_id: int) -> InboundDelivery | None:

@@ -16,6 +16,7 @@ from .inbound import (
     verify,
 )
 from .models import LeadSource
+from .views import declared_length
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,9 @@ def receive(request: HttpRequest, key: str) -> JsonResponse:
     source = LeadSource.objects.filter(key=key, is_active=True).first()
     if source is None:
         return _errors(404, {"source": [_("No such lead source.")]})
-    length = int(request.headers.get("Content-Length") or 0)
+    length = declared_length(request)
+    if length is None:
+        return _errors(400, {"body": [_("Bad Content-Length.")]})
     if length > settings.LEADCRM["INBOUND_MAX_BYTES"]:
         return _errors(413, {"body": [_("The delivery is too large.")]})
 

@@ -13,6 +13,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.generic import CreateView, DetailView, ListView, UpdateView, View
 
+from leads.normalize import storable_text
+
 from .forms import LEAD_FIELD_CHOICES, CampaignForm, FormFieldFormSet, WebFormForm
 from .models import (
     CONSENT_FIELD,
@@ -50,7 +52,7 @@ class CampaignListView(LoginRequiredMixin, PermissionRequiredMixin, PagedListVie
             .annotate(form_count=Count("forms"))
             .order_by("-created_at", "-id")
         )
-        self.query = self.request.GET.get("q", "").strip()
+        self.query = storable_text(self.request.GET.get("q", "")).strip()
         if self.query:
             campaigns = campaigns.filter(
                 Q(name__icontains=self.query) | Q(utm_campaign__icontains=self.query)

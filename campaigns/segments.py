@@ -4,6 +4,7 @@ A segment stores the filter's parameters, never a list of leads, so an
 email sent next week reaches whoever matches next week.
 """
 
+import math
 import re
 
 import django_filters
@@ -56,18 +57,22 @@ class CustomConditionsFilter(django_filters.Filter):
 
 
 def _custom_equals(key: str, wanted: str) -> Q:
+    # Containment reads the key as a key, never as an ORM lookup
+    # ("course__regex" is a key of that name, not a regular expression).
     # Imported custom data keeps numbers and booleans as JSON values, so
     # "5" must also find 5 and "true" find true.
-    match = Q(**{f"custom__{key}": wanted})
+    match = Q(custom__contains={key: wanted})
     lowered = wanted.lower()
     if lowered in {"true", "false"}:
-        match |= Q(**{f"custom__{key}": lowered == "true"})
+        match |= Q(custom__contains={key: lowered == "true"})
     try:
         number = float(wanted)
     except ValueError:
         return match
+    if not math.isfinite(number):
+        return match  # NaN and infinity are not JSON numbers
     return match | Q(
-        **{f"custom__{key}": int(number) if number.is_integer() else number}
+        custom__contains={key: int(number) if number.is_integer() else number}
     )
 
 

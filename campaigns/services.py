@@ -1,10 +1,8 @@
 """Capture: store a raw submission first, then turn it into a lead."""
 
 import logging
-import re
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.core import signing
@@ -20,6 +18,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from leadcrm.queue import enqueue, wake, wake_clear
+from leads.amounts import parse_amount
 from leads.models import Channel
 from leads.normalize import storable_text
 from leads.services import (
@@ -243,30 +242,6 @@ def stated_bant(payload: Mapping, *, received: date) -> dict[str, dict]:
     if when is not None:
         stated["timeline"] = {"date": when}
     return stated
-
-
-def parse_amount(raw: str, currency: str) -> Decimal | None:
-    """Read "50.000.000", "50,000,000" or "50 000 000" as fifty million.
-
-    Dong have no minor unit, so every separator in a VND amount groups
-    thousands; other currencies keep a decimal part after the last one.
-    """
-    text = raw.strip()
-    if not text:
-        return None
-    if currency == "VND":
-        digits = re.sub(r"\D", "", text)
-        return Decimal(digits) if digits else None
-    text = re.sub(r"[^\d.,]", "", text)
-    whole, sep, fraction = text.replace(",", ".").rpartition(".")
-    if sep and len(fraction) != 3:
-        text = whole.replace(".", "") + "." + fraction
-    else:
-        text = text.replace(".", "").replace(",", "")
-    try:
-        return Decimal(text) if text else None
-    except InvalidOperation:
-        return None
 
 
 def parse_timeline(raw: str, received: date) -> date | None:

@@ -79,6 +79,15 @@ class NotAnObject(ValueError):
     pass
 
 
+def declared_length(request: HttpRequest) -> int | None:
+    """The body's length as the Content-Length header declares it: 0 when
+    absent, None when it is not a number of bytes (a bad request)."""
+    raw = (request.headers.get("Content-Length") or "0").strip()
+    if not raw.isascii() or not raw.isdigit():
+        return None
+    return int(raw)
+
+
 def _read_body(request: HttpRequest) -> dict:
     if request.content_type == "application/json":
         data = json.loads(request.body.decode("utf-8") or "{}")
@@ -113,7 +122,9 @@ def capture(request: HttpRequest, key: str) -> HttpResponse:
 
     if not form.origin_allowed(origin):
         return _error(request, form, 403, {"origin": [_("Origin not allowed.")]})
-    length = int(request.headers.get("Content-Length") or 0)
+    length = declared_length(request)
+    if length is None:
+        return _error(request, form, 400, {"body": [_("Bad Content-Length.")]})
     if length > settings.LEADCRM["CAPTURE_MAX_BYTES"]:
         return _error(request, form, 413, {"body": [_("The submission is too large.")]})
 

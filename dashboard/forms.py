@@ -1,10 +1,11 @@
 from datetime import timedelta
 
 from django import forms
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Campaign
+from leads.services import EARLIEST_INTERACTION
 
 from .selectors import FIRST_TOUCH, LAST_TOUCH, Filters
 
@@ -71,6 +72,18 @@ class FilterForm(forms.Form):
             raise forms.ValidationError(_("The period ends before it starts."))
         if (end - start).days > LONGEST_PERIOD_DAYS:
             raise forms.ValidationError(_("Choose a period of at most three years."))
+        # Leads hold no time before EARLIEST_INTERACTION, and a period at the
+        # end of the calendar would overflow the day after its last day.
+        first = EARLIEST_INTERACTION.date()
+        last = timezone.localdate() + timedelta(days=366)
+        if start < first or end > last:
+            raise forms.ValidationError(
+                _("Choose dates from %(first)s to %(last)s."),
+                params={
+                    "first": formats.date_format(first, "SHORT_DATE_FORMAT"),
+                    "last": formats.date_format(last, "SHORT_DATE_FORMAT"),
+                },
+            )
         return data
 
     def filters(self) -> Filters:

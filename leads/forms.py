@@ -7,17 +7,43 @@ and the rules of each action.
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from .amounts import read_amount
 from .models import Bant, BantCriterion, Level, ReasonCode
 
 REASON_CHOICES = [("", _("Choose a reason")), *ReasonCode.choices]
 
 
+class AmountField(forms.DecimalField):
+    """An amount typed as people write it ("120.000.000", "120,000,000.00",
+    "120 triệu", "1,5 tỷ"), read by the same parser as a budget stated on a
+    public form; digits and decimal places are then checked as usual."""
+
+    widget = forms.TextInput(attrs={"inputmode": "decimal"})
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 0)
+        kwargs.setdefault("max_digits", 18)
+        kwargs.setdefault("decimal_places", 2)
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        if not isinstance(value, str):
+            return super().to_python(value)
+        if value.strip() in self.empty_values:
+            return None
+        amount = read_amount(value)
+        if amount is None:
+            raise forms.ValidationError(
+                _("Enter an amount such as 120.000.000 or 120 triệu."),
+                code="invalid",
+            )
+        return amount
+
+
 class BantConfirmForm(forms.Form):
     """What sales confirmed of one criterion; only its own fields are asked."""
 
-    amount = forms.DecimalField(
-        label=_("Budget amount"), min_value=0, max_digits=18, decimal_places=2
-    )
+    amount = AmountField(label=_("Budget amount"))
     currency = forms.CharField(
         label=_("Currency"), min_length=3, max_length=3, initial="VND"
     )

@@ -25,7 +25,7 @@ from .models import (
     OpportunityStageChange,
     ReasonCode,
 )
-from .normalize import fold_for_search
+from .normalize import fold_for_search, storable_text
 
 logger = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ def opportunity_list(
     opportunities = Opportunity.objects.visible_to(user).select_related("lead", "owner")
     if stage in OpportunityStage.values:
         opportunities = opportunities.filter(stage=stage)
-    for word in query.split():
+    for word in storable_text(query).split():
         # The lead's search text is folded (no case, no diacritics); the
         # deal's name is matched as typed.
         folded = fold_for_search(word)

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .activities import ActivityInput
-from .forms import REASON_CHOICES
+from .forms import REASON_CHOICES, AmountField
 from .models import ActivityKind, OpportunityStage
 from .opportunities import OPEN_STAGES, OpportunityInput
 
@@ -60,9 +60,7 @@ class OpportunityForm(forms.Form):
     """A deal's own details, as converted or corrected later."""
 
     name = forms.CharField(label=_("Opportunity name"), max_length=200)
-    amount = forms.DecimalField(
-        label=_("Amount"), min_value=0, max_digits=18, decimal_places=2
-    )
+    amount = AmountField(label=_("Amount"))
     currency = forms.CharField(
         label=_("Currency"), min_length=3, max_length=3, initial="VND"
     )

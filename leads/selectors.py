@@ -11,11 +11,11 @@ from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.shortcuts import get_object_or_404
 
 from .models import Bant, Interaction, Lead, LeadQuerySet, LevelChange
-from .normalize import fold_for_search, normalize_phone
+from .normalize import fold_for_search, normalize_phone, storable_text
 
 # Digits with the separators people type in phone numbers, long enough not
 # to be a year or a house number.
-_PHONE_LIKE = re.compile(r"^\+?[\d\s().\-]{8,}$")
+_PHONE_LIKE = re.compile(r"^\(?\+?[\d\s().\-]{8,}$")
 
 TIMELINE_LIMIT = 100
 
@@ -32,6 +32,8 @@ def lead_search(queryset: QuerySet[Lead], query: str) -> QuerySet[Lead]:
     that reads as a phone number also finds the lead with that number in any
     notation ("0912 345 678" finds +84912345678).
     """
+    # PostgreSQL refuses NUL in a string: a query never holds one.
+    query = storable_text(query)
     terms = fold_for_search(query).split()
     if not terms:
         return queryset

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from datetime import date as date_type
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from .amounts import AMOUNT_LIMIT
 from .models import (
     Bant,
     BantCriterion,
@@ -431,6 +432,20 @@ def _merge_into(lead: Lead, clean: LeadData) -> list[str]:
     return updated
 
 
+def _stated_amount(value: object) -> Decimal | None:
+    """A stated amount that fits Bant.amount, else unknown: a statement
+    never fails the ingest of the lead."""
+    if value is None:
+        return None
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    if not amount.is_finite() or not 0 <= amount < AMOUNT_LIMIT:
+        return None
+    return amount
+
+
 def _record_stated_bant(lead: Lead, stated: Mapping[str, Mapping]) -> bool:
     changed = False
     confirmed = (
@@ -450,7 +465,7 @@ def _record_stated_bant(lead: Lead, stated: Mapping[str, Mapping]) -> bool:
             criterion=criterion,
             defaults={
                 "status": BantStatus.STATED,
-                "amount": values.get("amount"),
+                "amount": _stated_amount(values.get("amount")),
                 "currency": str(values.get("currency") or "")[:3].upper(),
                 "text": normalize_name(str(values.get("text") or ""))[:500],
                 "date": values.get("date"),

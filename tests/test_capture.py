@@ -211,6 +211,23 @@ def test_a_quote_form_states_bant(client, web_form):
         ("2,000", "USD", "2000"),
         ("", "VND", None),
         ("n/a", "VND", None),
+        ("120.000.000,00", "VND", "120000000"),
+        ("120,000,000.00", "VND", "120000000"),
+        ("120 triệu", "VND", "120000000"),
+        ("120tr", "VND", "120000000"),
+        ("1,5 tỷ", "VND", "1500000000"),
+        ("2 tỉ đồng", "VND", "2000000000"),
+        ("1 tỷ 200 triệu", "VND", "1200000000"),
+        ("500 nghìn", "VND", "500000"),
+        ("50k", "VND", "50000"),
+        # Ambiguous or unreadable: unknown rather than a wrong number.
+        ("1.500 triệu", "VND", None),
+        ("1.5", "VND", None),
+        ("100-200 triệu", "VND", None),
+        ("1.2.3", "VND", None),
+        ("1 tỷ 2", "VND", None),
+        # Too large to store: unknown, the lead is still created.
+        ("9" * 30, "VND", None),
     ],
 )
 def test_budget_amounts_in_local_notation(raw, currency, expected):

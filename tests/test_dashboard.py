@@ -266,6 +266,22 @@ def test_dashboard_rejects_a_period_that_ends_before_it_starts(
     )
 
 
+@pytest.mark.parametrize(
+    ("start", "end"), [("9999-01-01", "9999-12-31"), ("0001-01-01", "0001-12-31")]
+)
+def test_dashboard_rejects_a_period_at_either_end_of_the_calendar(
+    client, marketer, start, end
+):
+    client.force_login(marketer)
+
+    response = client.get(
+        reverse("dashboard:index"), {"period": "custom", "start": start, "end": end}
+    )
+
+    assert response.status_code == 200
+    assert "Choose dates from" in response.content.decode()
+
+
 def test_dashboard_needs_the_permission(client, make_user):
     rep = make_user("rep", role="Sales rep")
     url = reverse("dashboard:index")

@@ -187,6 +187,22 @@ def test_a_segment_filters_by_level_score_source_consent_and_custom_fields(
 
 
 @pytest.mark.django_db
+def test_a_custom_condition_key_is_a_plain_key_and_odd_numbers_match_text(make_lead):
+    make_lead(email="a@x.vn", custom={"course": "MBA", "a__regex": "^M", "n": "nan"})
+    make_lead(email="b@x.vn", custom={"course": "BBA", "hours": 1.5, "ok": True})
+
+    def emails(custom):
+        return sorted(filter_leads({"custom": custom}).values_list("email", flat=True))
+
+    assert emails("course__regex = ^M") == []
+    assert emails("a__regex = ^M") == ["a@x.vn"]
+    assert emails("n = nan") == ["a@x.vn"]
+    assert emails("course = inf") == []
+    assert emails("hours = 1.5") == ["b@x.vn"]
+    assert emails("ok = true") == ["b@x.vn"]
+
+
+@pytest.mark.django_db
 def test_saved_filters_that_stopped_making_sense_match_nobody_rather_than_everyone(
     make_lead,
 ):

@@ -265,6 +265,15 @@ def test_check_in_finds_people_by_name_email_or_phone(door, registered, query):
     assert [r.pk for r in response.context["registrations"]] == [registered.pk]
 
 
+def test_a_nul_in_the_check_in_search_is_ignored(door, registered):
+    """PostgreSQL refuses NUL in a string: it is stripped, not a 500."""
+    response = door.get(
+        reverse("events:check_in", args=[registered.event_id]), {"q": "l\x00an@"}
+    )
+
+    assert [r.pk for r in response.context["registrations"]] == [registered.pk]
+
+
 def test_check_in_search_that_finds_nobody_says_so(door, registered):
     response = door.get(
         reverse("events:check_in", args=[registered.event_id]), {"q": "Hoàng"}

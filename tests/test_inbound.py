@@ -249,3 +249,48 @@ def test_a_delivery_whose_processing_crashes_is_kept_for_the_sweeper(
 
 def test_the_endpoint_answers_only_posts(client, source):
     assert client.get("/in/fb-q4/").status_code == 405
+
+
+@pytest.mark.parametrize(
+    "created_time",
+    [
+        "1970-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+07:00",
+        "9999-12-31T23:59:59-07:00",
+        "2999-01-01T00:00:00Z",
+        True,
+        0,
+        1e20,
+        -1e12,
+        "not a time",
+        ["2026-11-01"],
+    ],
+)
+def test_an_implausible_platform_time_is_the_delivery_time(
+    client, source, created_time
+):
+    response = _deliver(client, {**LEAD, "created_time": created_time})
+
+    assert response.status_code == 202
+    delivery = InboundDelivery.objects.get()
+    assert delivery.status == SubmissionStatus.PROCESSED
+    assert Interaction.objects.get().occurred_at == delivery.received_at
+
+
+def test_a_platform_time_in_seconds_is_read(client, source):
+    _deliver(client, {**LEAD, "created_time": 1793500200.5})
+
+    assert Interaction.objects.get().occurred_at.isoformat() == (
+        "2026-11-01T02:30:00.500000+00:00"
+    )
+
+
+def test_a_content_length_that_is_not_a_number_is_a_bad_request(client, source):
+    client.raise_request_exception = False
+
+    response = client.post(
+        "/in/fb-q4/", b"{}", content_type="application/json", CONTENT_LENGTH="abc"
+    )
+
+    assert response.status_code == 400
+    assert InboundDelivery.objects.count() == 0

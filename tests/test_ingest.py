@@ -191,3 +191,14 @@ def test_twenty_concurrent_first_submissions_make_one_lead():
     assert Lead.objects.count() == 1
     assert Interaction.objects.count() == 20
     assert LevelChange.objects.count() == 1
+
+
+@pytest.mark.parametrize("amount", ["9" * 30, "NaN", "-5", "not a number"])
+def test_a_stated_amount_that_cannot_be_stored_is_unknown_and_the_lead_is_kept(
+    make_lead, amount
+):
+    lead = make_lead(
+        email="hoa@example.vn", bant={"budget": {"amount": amount, "currency": "VND"}}
+    )
+
+    assert lead.bant.get(criterion="budget").amount is None

@@ -500,3 +500,73 @@ def test_a_rep_corrects_a_deal_but_not_its_stage(rep_client, rep, make_lead):
     assert (opportunity.currency, opportunity.expected_close_on) == ("USD", later)
     assert opportunity.stage == "qualification"
     assert set(refused.context["edit_form"].errors) >= {"name", "amount"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("typed", "amount"),
+    [
+        ("120.000.000", Decimal("120000000")),
+        ("120,000,000.00", Decimal("120000000")),
+        ("120 triệu", Decimal("120000000")),
+        ("1,5 tỷ", Decimal("1500000000")),
+    ],
+)
+def test_the_convert_form_reads_amounts_as_the_public_forms_do(
+    rep_client, rep, make_lead, typed, amount
+):
+    lead = sql_lead(make_lead, rep)
+
+    response = rep_client.post(
+        reverse("leads:convert", args=[lead.pk]),
+        {
+            "name": "VinaTech CRM rollout",
+            "amount": typed,
+            "currency": "VND",
+            "expected_close_on": (
+                timezone.localdate() + timedelta(days=45)
+            ).isoformat(),
+            "stage": "qualification",
+        },
+    )
+
+    assert response.status_code == 302
+    assert Opportunity.objects.get().amount == amount
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("typed", ["1.500 triệu", "about 100", "9" * 30])
+def test_the_convert_form_refuses_an_amount_it_cannot_read_surely(
+    rep_client, rep, make_lead, typed
+):
+    lead = sql_lead(make_lead, rep)
+
+    response = rep_client.post(
+        reverse("leads:convert", args=[lead.pk]),
+        {
+            "name": "VinaTech CRM rollout",
+            "amount": typed,
+            "currency": "VND",
+            "expected_close_on": (
+                timezone.localdate() + timedelta(days=45)
+            ).isoformat(),
+            "stage": "qualification",
+        },
+    )
+
+    assert response.status_code == 200
+    assert "amount" in response.context["form"].errors
+    assert not Opportunity.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_bant_card_reads_a_budget_in_local_notation(rep_client, make_lead, rep):
+    lead = mql_lead(make_lead, owner=rep)
+
+    rep_client.post(
+        reverse("leads:bant_confirm", args=[lead.pk, "budget"]),
+        {"bant-budget-amount": "120.000.000", "bant-budget-currency": "VND"},
+        **HTMX,
+    )
+
+    assert lead.bant.get(criterion="budget").amount == Decimal("120000000")
