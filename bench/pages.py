@@ -195,7 +195,9 @@ FROM leads_lead WHERE mql_at IS NOT NULL AND level = 'iql'
 """
 
 # The hand-off, as assignment leaves it: every open MQL and SQL goes round
-# robin to the twenty reps (a rep owns one in twenty, thousands), with its
+# robin to the twenty reps (a rep owns one in twenty, thousands; FUNNEL
+# decides level and acceptance by id modulo 100, so the rep turns with each
+# hundred ids, and owning says nothing of either), with its
 # team, assignment time, SLA deadlines (4 hours to accept, 24 to first
 # contact, so late acceptances are breaches) and speed to lead. One in ten
 # of the first team's leads not yet accepted waits unowned in its pool.
@@ -203,18 +205,22 @@ FROM leads_lead WHERE mql_at IS NOT NULL AND level = 'iql'
 HANDOFF = """
 UPDATE leads_lead AS l SET
     owner_id = CASE
-        WHEN l.accepted_at IS NULL AND (%(rep_teams)s::int[])[1 + l.id %% %(nreps)s]
-             = (%(rep_teams)s::int[])[1] AND (l.id / %(nreps)s) %% 10 = 0
-        THEN NULL
-        ELSE (%(reps)s::int[])[1 + l.id %% %(nreps)s] END,
-    team_id = (%(rep_teams)s::int[])[1 + l.id %% %(nreps)s],
+        WHEN l.accepted_at IS NULL AND x.team = (%(rep_teams)s::int[])[1]
+             AND (l.id / 100) %% 10 = 0
+        THEN NULL ELSE x.rep END,
+    team_id = x.team,
     assigned_at = l.mql_at,
     accept_due_at = l.mql_at + interval '4 hours',
     contact_due_at = l.mql_at + interval '24 hours',
     time_to_accept = l.accepted_at - l.mql_at,
     time_to_contact = l.first_contacted_at - l.mql_at,
     score = 60 + (l.id * 37) %% 41
-WHERE l.level IN ('mql', 'sql') AND l.status = 'open' AND l.mql_at IS NOT NULL
+FROM (SELECT id,
+             (%(reps)s::int[])[1 + (id + id / 100) %% %(nreps)s] AS rep,
+             (%(rep_teams)s::int[])[1 + (id + id / 100) %% %(nreps)s] AS team
+      FROM leads_lead) AS x
+WHERE x.id = l.id AND l.level IN ('mql', 'sql') AND l.status = 'open'
+    AND l.mql_at IS NOT NULL
 """
 
 OPPORTUNITIES = """

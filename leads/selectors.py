@@ -124,7 +124,7 @@ def mql_inbox(*, user) -> QuerySet[Lead]:
     from .models import TeamMember
 
     pool_teams = TeamMember.objects.filter(user=user, team__uses_pool=True)
-    pool = Q(owner__isnull=True, team__in=pool_teams.values("team_id"))
+    pool = Q(owner__isnull=True, team__any_of=pool_teams.values("team_id"))
     return (
         _sales_work(user)
         .filter(Q(owner=user) | pool, accepted_at__isnull=True)
