@@ -19,6 +19,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='lead',
-            index=models.Index(condition=models.Q(('level__in', ['mql', 'sql']), ('status', 'open')), fields=['team', 'accepted_at'], name='lead_sales_team'),
+            index=models.Index(condition=models.Q(('level__in', ['mql', 'sql']), ('status', 'open')), fields=['team', 'owner', 'accepted_at'], name='lead_sales_team'),
         ),
     ]
