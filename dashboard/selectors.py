@@ -244,8 +244,10 @@ def speed_to_lead(filters: Filters) -> Speed:
 def _speed_in_database(leads: QuerySet[Lead]) -> Speed:
     accept = RawSQL("EXTRACT(EPOCH FROM (accepted_at - mql_at)) / 3600.0", [])
     contact = RawSQL("EXTRACT(EPOCH FROM (first_contacted_at - mql_at)) / 3600.0", [])
+    # Every column read is in the lead_mql_speed index ("*", not the id):
+    # the rows come from the index alone.
     row = leads.aggregate(
-        mqls=Count("pk"),
+        mqls=Count("*"),
         accepted=Count("accepted_at"),
         contacted=Count("first_contacted_at"),
         accept_median=_Percentile(accept, 0.5),

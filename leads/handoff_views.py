@@ -63,11 +63,6 @@ class InboxView(PagedListView):
         _require_sales(self.request.user)
         return selectors.mql_inbox(user=self.request.user)
 
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        context["reject_form"] = RejectForm()
-        return context
-
 
 class QueueView(PagedListView):
     template_name = "sales/queue.html"
@@ -173,6 +168,19 @@ class AcceptView(LoginRequiredMixin, View):
 
 
 class RejectView(LoginRequiredMixin, View):
+    def get(self, request, pk):
+        """The reject form: inline in the inbox row (htmx), or a page."""
+        lead = selectors.lead_detail(user=request.user, pk=pk)
+        _require_sales(request.user)
+        context = {
+            "lead": lead,
+            "form": RejectForm(),
+            "next": request.GET.get("next", ""),
+        }
+        if request.htmx:
+            return render(request, "sales/_reject_form.html", context)
+        return render(request, "sales/reject.html", context)
+
     def post(self, request, pk):
         lead = selectors.lead_detail(user=request.user, pk=pk)
         _require_sales(request.user)

@@ -7,10 +7,10 @@ user may not see is never listed, searched or shown.
 import re
 
 from django.core.exceptions import ValidationError
-from django.db.models import Case, F, Q, QuerySet, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
 from django.shortcuts import get_object_or_404
 
-from .models import Bant, Interaction, Lead, LeadQuerySet, LevelChange
+from .models import Bant, Interaction, Lead, LeadQuerySet, LevelChange, Opportunity
 from .normalize import fold_for_search, normalize_phone, storable_text
 
 # Digits with the separators people type in phone numbers, long enough not
@@ -126,7 +126,7 @@ def mql_inbox(*, user) -> QuerySet[Lead]:
     from .models import TeamMember
 
     pool_teams = TeamMember.objects.filter(user=user, team__uses_pool=True)
-    pool = Q(owner__isnull=True, team__in=pool_teams.values("team_id"))
+    pool = Q(owner__isnull=True, team__any_of=pool_teams.values("team_id"))
     return (
         _sales_work(user)
         .filter(Q(owner=user) | pool, accepted_at__isnull=True)
@@ -145,9 +145,11 @@ TEMPERATURE_RANK = Case(
 def sql_queue(*, user) -> QuerySet[Lead]:
     """Accepted sales-ready leads not yet converted, best first: by score,
     then temperature. A rep sees their own; a manager their teams'."""
-    queue = _sales_work(user).filter(
-        accepted_at__isnull=False, opportunity__isnull=True
-    )
+    # NOT EXISTS rather than a left join to opportunities: PostgreSQL sees
+    # an anti-join and counts its rows right, where "opportunity.id IS NULL"
+    # was taken for almost no row and planned as such.
+    converted = Opportunity.objects.filter(lead=OuterRef("pk"))
+    queue = _sales_work(user).filter(~Exists(converted), accepted_at__isnull=False)
     if not is_manager(user):
         queue = queue.filter(owner=user)
     return queue.order_by("-score", TEMPERATURE_RANK, "mql_at", "pk")

@@ -111,6 +111,28 @@ def test_rejecting_hands_the_lead_back_with_its_reason(
     assert client.get(lead.get_absolute_url()).status_code == 404
 
 
+def test_the_inbox_opens_a_reject_form_on_demand(client, north, make_lead):
+    team, (an, binh) = north
+    lead = _assigned(make_lead, an, team, "mai@example.vn")
+    url = reverse("sales:reject", args=[lead.pk])
+    client.force_login(an)
+
+    inbox = client.get(INBOX).content.decode()
+    inline = client.get(url, {"next": INBOX}, headers={"HX-Request": "true"})
+    page = client.get(url, {"next": INBOX})
+    client.force_login(binh)
+    outsider = client.get(url, headers={"HX-Request": "true"})
+
+    # The inbox carries a link to the form, not fifty forms.
+    assert f'hx-get="{url}?next=' in inbox and 'name="reason_code"' not in inbox
+    assert 'name="reason_code"' in inline.content.decode()
+    assert f'name="next" value="{INBOX}"' in inline.content.decode()
+    assert "<html" not in inline.content.decode()
+    assert page.status_code == 200 and "<html" in page.content.decode()
+    assert 'name="reason_code"' in page.content.decode()
+    assert outsider.status_code == 404
+
+
 def test_a_reject_needs_a_reason_and_a_note_for_other(client, north, make_lead):
     team, (an, _binh) = north
     lead = _assigned(make_lead, an, team, "mai@example.vn")
