@@ -134,10 +134,9 @@ def test_a_rep_accepts_an_mql_from_the_inbox_qualifies_and_converts_it(
         page.fill("input[name=username]", "rep")
         page.fill("input[name=password]", PASSWORD)
         page.click("main form button[type=submit]")
-        page.wait_for_url("**/leads/")
-
-        page.click("nav >> text=MQL inbox")
+        # A rep starts in their MQL inbox.
         page.wait_for_url("**/sales/inbox/")
+        expect(page.locator("nav a.active")).to_have_text("MQL inbox")
         row = page.locator(f"#inbox tr[data-lead='{lead.pk}']")
         expect(row).to_contain_text("Phạm Thị Hoa")
         row.get_by_role("button", name="Accept").click()
