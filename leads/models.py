@@ -355,6 +355,16 @@ class Lead(models.Model):
                 condition=Q(status="open", level__in=["mql", "sql"]),
                 name="lead_sales_team",
             ),
+            # A team's SQL queue in its order: the first page reads a few
+            # rows by score, and the count reads the index alone.
+            models.Index(
+                fields=["team", "-score", "id"],
+                include=["owner"],
+                condition=Q(
+                    status="open", level__in=["mql", "sql"], accepted_at__isnull=False
+                ),
+                name="lead_team_queue",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -152,6 +152,13 @@ def sql_queue(*, user) -> QuerySet[Lead]:
     queue = _sales_work(user).filter(~Exists(converted), accepted_at__isnull=False)
     if not is_manager(user):
         queue = queue.filter(owner=user)
+    elif not user.is_superuser:
+        # The team's queue, said outright: visibility alone is an OR that
+        # no index serves, where the team leads to one ordered by score.
+        from .models import Team
+
+        managed = list(Team.objects.filter(manager=user).values_list("pk", flat=True))
+        queue = queue.filter(team__in=managed)
     return queue.order_by("-score", TEMPERATURE_RANK, "mql_at", "pk")
 
 
