@@ -18,7 +18,6 @@ import logging
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -38,7 +37,7 @@ from leads.services import (
 )
 
 from .models import InboundDelivery, LeadSource, Platform, SubmissionStatus
-from .services import MAX_ATTEMPTS, clean_payload
+from .services import MAX_ATTEMPTS, clean_payload, sweep_pending
 
 logger = logging.getLogger(__name__)
 
@@ -288,24 +287,14 @@ def _claim_attempt(delivery_id: int) -> bool:
 
 def delivery_sweep_pending(*, limit: int = 1000) -> int:
     """Re-enqueue deliveries still pending after a while; returns how many."""
-    cutoff = timezone.now() - timezone.timedelta(
-        seconds=settings.LEADCRM["SWEEP_AFTER_SECONDS"]
-    )
-    pending = list(
-        InboundDelivery.objects.filter(
-            status=SubmissionStatus.PENDING, received_at__lt=cutoff
-        )
-        .order_by("received_at")
-        .values_list("pk", flat=True)[:limit]
-    )
     from .tasks import process_inbound_delivery
 
-    sent = sum(1 for pk in pending if enqueue(process_inbound_delivery, pk))
-    if pending:
-        logger.info(
-            "Sweeper re-enqueued %s of %s inbound deliveries", sent, len(pending)
-        )
-    return sent
+    return sweep_pending(
+        InboundDelivery.objects.all(),
+        process_inbound_delivery,
+        what="inbound deliveries",
+        limit=limit,
+    )
 
 
 def delivery_requeue(*, delivery_ids: Iterable[int]) -> int:

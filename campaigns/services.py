@@ -436,23 +436,27 @@ def _process_claimed(submission_id: int) -> int | None:
 
 def submission_sweep_pending(*, limit: int = 1000) -> int:
     """Re-enqueue submissions still pending after a while; returns how many."""
+    from .tasks import process_submission
+
+    return sweep_pending(
+        Submission.objects.all(), process_submission, what="submissions", limit=limit
+    )
+
+
+def sweep_pending(queryset, task, *, what: str, limit: int = 1000) -> int:
+    """Re-enqueue the rows of `queryset` still pending SWEEP_AFTER_SECONDS
+    after they were received, oldest first; returns how many were sent."""
     cutoff = timezone.now() - timezone.timedelta(
         seconds=settings.LEADCRM["SWEEP_AFTER_SECONDS"]
     )
     pending = list(
-        Submission.objects.filter(
-            status=SubmissionStatus.PENDING, received_at__lt=cutoff
-        )
+        queryset.filter(status=SubmissionStatus.PENDING, received_at__lt=cutoff)
         .order_by("received_at")
         .values_list("pk", flat=True)[:limit]
     )
-    from .tasks import process_submission
-
-    sent = sum(1 for pk in pending if enqueue(process_submission, pk))
+    sent = sum(1 for pk in pending if enqueue(task, pk))
     if pending:
-        logger.info(
-            "Sweeper re-enqueued %s of %s pending submissions", sent, len(pending)
-        )
+        logger.info("Sweeper re-enqueued %s of %s %s", sent, len(pending), what)
     return sent
 
 
