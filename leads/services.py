@@ -324,12 +324,7 @@ def leads_matching(
     """The known leads an ingest of `data` could merge into, found the way
     the ingest finds them: normalised identity, or an interaction key
     already recorded. For callers that must check visibility first."""
-    clean = lead_data_clean(data)
-    match = Q(pk__in=[])
-    for attr in ("email", "phone", "external_id"):
-        value = getattr(clean, attr)
-        if value:
-            match |= _identity_q(attr, value)
+    match = _identity_match(lead_data_clean(data))
     keys = [key for key in idempotency_keys if key]
     if keys:
         match |= Q(
@@ -340,14 +335,17 @@ def leads_matching(
     return Lead.objects.filter(match)
 
 
-def _find_lead(clean: LeadData) -> Lead | None:
+def _identity_match(clean: LeadData) -> Q:
     match = Q(pk__in=[])
-    if clean.email:
-        match |= _identity_q("email", clean.email)
-    if clean.phone:
-        match |= _identity_q("phone", clean.phone)
-    if clean.external_id:
-        match |= _identity_q("external_id", clean.external_id)
+    for attr in ("email", "phone", "external_id"):
+        value = getattr(clean, attr)
+        if value:
+            match |= _identity_q(attr, value)
+    return match
+
+
+def _find_lead(clean: LeadData) -> Lead | None:
+    match = _identity_match(clean)
 
     # The row lock serialises concurrent submissions of one person, so two
     # merges never interleave.
