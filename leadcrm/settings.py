@@ -203,6 +203,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "leads.tasks.handoff_sweep",
         "schedule": env.float("LEADCRM_HANDOFF_SWEEP_SECONDS", default=300.0),
     },
+    "sweep-rescore-jobs": {
+        "task": "scoring.tasks.sweep_rescore_jobs",
+        "schedule": 300.0,
+    },
     "sweep-stale-scores": {
         "task": "scoring.tasks.sweep_stale_scores",
         "schedule": env.float("LEADCRM_SWEEP_SECONDS", default=60.0),
@@ -261,6 +265,9 @@ LEADCRM = {
     "EMAIL_CLAIM_TIMEOUT_SECONDS": env.int(
         "LEADCRM_EMAIL_CLAIM_TIMEOUT_SECONDS", default=600
     ),
+    # Lead ids in one task of a bulk rescore: a million leads make twenty
+    # tasks, which the workers share.
+    "RESCORE_SLICE_SPAN": env.int("LEADCRM_RESCORE_SLICE_SPAN", default=50_000),
     # Bearer token of the bounce endpoint; blank turns the endpoint off.
     "BOUNCE_TOKEN": env.str("LEADCRM_BOUNCE_TOKEN", default=""),
     # The sales hand-off SLA, counted in business hours (leads/sla.py).

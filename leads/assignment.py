@@ -40,7 +40,9 @@ SALES_LEVELS = (Level.MQL, Level.SQL)
 OPEN_WORK = Q(status=LeadStatus.OPEN, level__in=SALES_LEVELS)
 
 
-def leads_reached_sales(*, lead_ids: Sequence[int], at: datetime) -> None:
+def leads_reached_sales(
+    *, lead_ids: Sequence[int], at: datetime, mql_at_written: bool = False
+) -> None:
     """Start the hand-off of leads that just left IQL for MQL or SQL.
 
     Called inside the transaction that moved them; assignment runs in a
@@ -48,7 +50,8 @@ def leads_reached_sales(*, lead_ids: Sequence[int], at: datetime) -> None:
     """
     if not lead_ids:
         return
-    Lead.objects.filter(pk__in=lead_ids).update(mql_at=at)
+    if not mql_at_written:
+        Lead.objects.filter(pk__in=lead_ids).update(mql_at=at)
     ids = list(lead_ids)
     logger.info("%s lead(s) became MQL, assignment queued", len(ids))
     transaction.on_commit(lambda: _enqueue_assignment(ids))

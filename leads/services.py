@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from datetime import date as date_type
 from decimal import Decimal, InvalidOperation
+from typing import Protocol
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -579,7 +580,18 @@ def lead_set_level(
     return change
 
 
-def _start_handoff(changes: Sequence[LevelChange]) -> None:
+class LevelMove(Protocol):
+    """A level change: a LevelChange row, or scoring's lighter record."""
+
+    lead_id: int
+    from_level: str
+    to_level: str
+    created_at: datetime
+
+
+def _start_handoff(
+    changes: Sequence[LevelMove], *, mql_at_written: bool = False
+) -> None:
     """Leads that leave IQL for sales get their MQL time and an owner."""
     from .assignment import leads_reached_sales
 
@@ -592,13 +604,19 @@ def _start_handoff(changes: Sequence[LevelChange]) -> None:
         leads_reached_sales(
             lead_ids=[change.lead_id for change in reached],
             at=reached[0].created_at,
+            mql_at_written=mql_at_written,
         )
 
 
-def leads_level_changed(*, changes: Sequence[LevelChange]) -> None:
+def leads_level_changed(
+    *, changes: Sequence[LevelMove], mql_at_written: bool = False
+) -> None:
     """Scoring's bulk path reports the level changes it wrote, inside its
-    transaction, so the hand-off starts for the leads that became MQL."""
-    _start_handoff(changes)
+    transaction, so the hand-off starts for the leads that became MQL.
+
+    `mql_at_written` says the caller set their MQL time in the statement
+    that moved them, saving a second write of each row."""
+    _start_handoff(changes, mql_at_written=mql_at_written)
 
 
 # What a person may change on a known lead by hand; scores, level and

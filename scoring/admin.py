@@ -6,7 +6,14 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .models import EngagementRule, FitRule, RescoreJob, RuleSet, RuleSetStatus
+from .models import (
+    EngagementRule,
+    FitRule,
+    RescoreJob,
+    RescoreSlice,
+    RuleSet,
+    RuleSetStatus,
+)
 from .rulesets import rule_set_activate
 
 
@@ -95,10 +102,23 @@ class RuleSetAdmin(admin.ModelAdmin):
         )
 
 
+class RescoreSliceInline(admin.TabularInline):
+    model = RescoreSlice
+    fields = ("first_id", "last_id", "done_through", "status", "heartbeat_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(RescoreJob)
 class RescoreJobAdmin(admin.ModelAdmin):
     """Bulk rescores: started by activation or the nightly refresh, never
     here."""
+
+    inlines = [RescoreSliceInline]
 
     list_display = (
         "pk",

@@ -434,10 +434,8 @@ class RescoreJob(models.Model):
     total = models.PositiveIntegerField(_("leads"), default=0)
     done = models.PositiveIntegerField(_("scored"), default=0)
     level_changes = models.PositiveIntegerField(_("level changes"), default=0)
-    # Leads are scored in primary key order; a restarted job resumes here.
-    last_lead_id = models.BigIntegerField(default=0)
-    # Touched with every batch: a redelivered task leaves a job alone while
-    # another worker is visibly still running it.
+    # Touched with every batch of every slice: a redelivered task leaves a
+    # job alone while a worker is visibly still running it.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
     created_by = models.ForeignKey(
@@ -464,3 +462,31 @@ class RescoreJob(models.Model):
         if not self.total:
             return 100 if self.status == JobStatus.DONE else 0
         return min(100, round(100 * self.done / self.total))
+
+
+class RescoreSlice(models.Model):
+    """A range of lead ids of a rescore job. Slices are separate tasks, so
+    workers rescore one job in parallel; each resumes where it stopped."""
+
+    job = models.ForeignKey(RescoreJob, on_delete=models.CASCADE, related_name="slices")
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+    # Every lead up to this id is scored; a redelivered slice resumes after.
+    done_through = models.BigIntegerField()
+    status = models.CharField(
+        max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED
+    )
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("rescore slice")
+        verbose_name_plural = _("rescore slices")
+        ordering = ["job", "first_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "first_id"], name="rescoreslice_unique_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.job_id} {self.first_id}-{self.last_id} ({self.status})"

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import F, Max, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -22,6 +23,7 @@ from .models import (
     FitRule,
     JobStatus,
     RescoreJob,
+    RescoreSlice,
     RuleSet,
     RuleSetStatus,
     rules_for_version,
@@ -30,7 +32,8 @@ from .services import rescore_batch
 
 logger = logging.getLogger(__name__)
 
-# A running job whose last batch is older than this is taken to be dead.
+# A running job or slice whose last batch is older than this is taken to be
+# dead.
 HEARTBEAT_TIMEOUT = 300
 
 COPIED_FIELDS = [
@@ -237,27 +240,71 @@ def _enqueue_job(job_id: int) -> None:
     enqueue(run_rescore_job, job_id)
 
 
-def rescore_job_run(*, job_id: int, batch_size: int = 2000) -> RescoreJob:
-    """Rescore every lead in primary key order, one committed batch at a time.
+def rescore_job_run(*, job_id: int) -> RescoreJob:
+    """Split the job into slices of lead ids and queue a task for each.
 
-    Progress is saved with each batch, so a job whose worker died resumes
-    where it stopped. A job for rules no longer active stops: the newer
-    version's job rescores everything anyway.
+    Workers take the slices in parallel; each saves its progress with every
+    batch, so a slice whose worker died resumes where it stopped. A job for
+    rules no longer active stops: the newer version's job rescores
+    everything anyway.
     """
     job = _claim(job_id)
     if job is None:
         return RescoreJob.objects.get(pk=job_id)
 
+    pending = _slices_of(job)
+    if not pending:
+        _finish_if_complete(job.pk)
+    for piece in pending:
+        _enqueue_slice(piece.pk)
+    job.refresh_from_db()
+    return job
+
+
+def _slices_of(job: RescoreJob) -> list[RescoreSlice]:
+    """The job's unfinished slices, cut on its first run from the ids of the
+    leads there are then (later leads are scored as they arrive)."""
+    with transaction.atomic():
+        RescoreJob.objects.select_for_update().get(pk=job.pk)
+        if not job.slices.exists():
+            span = settings.LEADCRM["RESCORE_SLICE_SPAN"]
+            bounds = Lead.objects.aggregate(low=Min("pk"), high=Max("pk"))
+            if bounds["low"] is not None:
+                RescoreSlice.objects.bulk_create(
+                    RescoreSlice(
+                        job=job,
+                        first_id=first,
+                        last_id=min(first + span - 1, bounds["high"]),
+                        done_through=first - 1,
+                    )
+                    for first in range(bounds["low"], bounds["high"] + 1, span)
+                )
+        return list(job.slices.exclude(status=JobStatus.DONE))
+
+
+def _enqueue_slice(slice_id: int) -> None:
+    from .tasks import run_rescore_slice
+
+    enqueue(run_rescore_slice, slice_id)
+
+
+def rescore_slice_run(*, slice_id: int, batch_size: int = 2000) -> None:
+    """Rescore one slice in primary key order, one committed batch at a
+    time, then finish the job if this was its last slice."""
+    piece = _claim_slice(slice_id)
+    if piece is None:
+        return
+
+    job = piece.job
     rules = rules_for_version(job.rule_set_id)
-    max_id = Lead.objects.aggregate(top=Max("pk"))["top"] or 0
     try:
-        last = job.last_lead_id
-        while last < max_id:
-            if not _still_active(job):
+        last = piece.done_through
+        while last < piece.last_id:
+            if not _still_wanted(job):
                 logger.info("Rescore job %s stopped: rules replaced", job.pk)
                 break
             ids = list(
-                Lead.objects.filter(pk__gt=last, pk__lte=max_id)
+                Lead.objects.filter(pk__gt=last, pk__lte=piece.last_id)
                 .order_by("pk")
                 .values_list("pk", flat=True)[:batch_size]
             )
@@ -265,34 +312,24 @@ def rescore_job_run(*, job_id: int, batch_size: int = 2000) -> RescoreJob:
                 break
             outcome = rescore_batch(ids, rules=rules, now=timezone.now())
             last = ids[-1]
-            _record_progress(job, outcome.scored, outcome.level_changes, last)
+            _record_progress(piece, outcome.scored, outcome.level_changes, last)
     except Exception as exc:
+        RescoreSlice.objects.filter(pk=piece.pk).update(status=JobStatus.FAILED)
         RescoreJob.objects.filter(pk=job.pk).update(
             status=JobStatus.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
         )
-        logger.exception("Rescore job %s failed", job.pk)
+        logger.exception("Rescore job %s failed in slice %s", job.pk, piece.pk)
         raise
 
-    RescoreJob.objects.filter(pk=job.pk).update(
-        status=JobStatus.DONE, finished_at=timezone.now()
-    )
-    job.refresh_from_db()
-    logger.info("Rescore job %s done: %s leads", job.pk, job.done)
-    return job
+    RescoreSlice.objects.filter(pk=piece.pk).update(status=JobStatus.DONE)
+    _finish_if_complete(job.pk)
 
 
 def _claim(job_id: int) -> RescoreJob | None:
     """Take the job unless it is finished or another worker runs it."""
-    stale = timezone.now() - timedelta(seconds=HEARTBEAT_TIMEOUT)
     with transaction.atomic():
         job = RescoreJob.objects.select_for_update().get(pk=job_id)
-        if job.status in (JobStatus.DONE, JobStatus.FAILED):
-            return None
-        if (
-            job.status == JobStatus.RUNNING
-            and job.heartbeat_at
-            and (job.heartbeat_at > stale)
-        ):
+        if not _claimable(job):
             return None
         job.status = JobStatus.RUNNING
         job.started_at = job.started_at or timezone.now()
@@ -301,21 +338,82 @@ def _claim(job_id: int) -> RescoreJob | None:
     return job
 
 
-def _still_active(job: RescoreJob) -> bool:
-    return RuleSet.objects.filter(
-        pk=job.rule_set_id, status=RuleSetStatus.ACTIVE
+def _claim_slice(slice_id: int) -> RescoreSlice | None:
+    with transaction.atomic():
+        piece = (
+            RescoreSlice.objects.select_for_update(of=("self",))
+            .select_related("job")
+            .get(pk=slice_id)
+        )
+        if not _claimable(piece) or piece.job.status != JobStatus.RUNNING:
+            return None
+        piece.status = JobStatus.RUNNING
+        piece.heartbeat_at = timezone.now()
+        piece.save(update_fields=["status", "heartbeat_at"])
+    return piece
+
+
+def _claimable(work: RescoreJob | RescoreSlice) -> bool:
+    """Not finished, and not visibly running elsewhere."""
+    if work.status in (JobStatus.DONE, JobStatus.FAILED):
+        return False
+    stale = timezone.now() - timedelta(seconds=HEARTBEAT_TIMEOUT)
+    return not (
+        work.status == JobStatus.RUNNING
+        and work.heartbeat_at
+        and work.heartbeat_at > stale
+    )
+
+
+def _still_wanted(job: RescoreJob) -> bool:
+    """Its rules are still in force and no other slice has failed."""
+    return RescoreJob.objects.filter(
+        pk=job.pk,
+        status=JobStatus.RUNNING,
+        rule_set__status=RuleSetStatus.ACTIVE,
     ).exists()
 
 
-def _record_progress(job: RescoreJob, scored: int, changes: int, last: int) -> None:
-    from django.db.models import F
+def _record_progress(piece: RescoreSlice, scored: int, changes: int, last: int) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        RescoreSlice.objects.filter(pk=piece.pk).update(
+            done_through=last, heartbeat_at=now
+        )
+        RescoreJob.objects.filter(pk=piece.job_id).update(
+            done=F("done") + scored,
+            level_changes=F("level_changes") + changes,
+            heartbeat_at=now,
+        )
 
-    RescoreJob.objects.filter(pk=job.pk).update(
-        done=F("done") + scored,
-        level_changes=F("level_changes") + changes,
-        last_lead_id=last,
-        heartbeat_at=timezone.now(),
-    )
+
+def _finish_if_complete(job_id: int) -> None:
+    with transaction.atomic():
+        job = RescoreJob.objects.select_for_update().get(pk=job_id)
+        if job.status != JobStatus.RUNNING:
+            return
+        if job.slices.exclude(status=JobStatus.DONE).exists():
+            return
+        job.status = JobStatus.DONE
+        job.finished_at = timezone.now()
+        job.save(update_fields=["status", "finished_at"])
+    logger.info("Rescore job %s done: %s leads", job.pk, job.done)
+
+
+def rescore_jobs_sweep() -> int:
+    """Queue again the jobs no worker is running: a lost publish, or every
+    worker of a job gone. Returns how many were queued."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=HEARTBEAT_TIMEOUT)
+    forgotten = RescoreJob.objects.filter(
+        Q(status=JobStatus.QUEUED, created_at__lt=now - timedelta(minutes=1))
+        | Q(status=JobStatus.RUNNING, heartbeat_at__lt=stale)
+    ).values_list("pk", flat=True)
+    queued = 0
+    for job_id in forgotten:
+        _enqueue_job(job_id)
+        queued += 1
+    return queued
 
 
 def rescore_all_nightly() -> RescoreJob | None:

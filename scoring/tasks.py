@@ -14,10 +14,20 @@ def sweep_stale_scores() -> int:
     return services.score_sweep_stale()
 
 
-# Long: a redelivered job resumes from its saved progress.
 @shared_task(acks_late=True)
 def run_rescore_job(job_id: int) -> None:
     rulesets.rescore_job_run(job_id=job_id)
+
+
+# Long: a redelivered slice resumes from its saved progress.
+@shared_task(acks_late=True)
+def run_rescore_slice(slice_id: int) -> None:
+    rulesets.rescore_slice_run(slice_id=slice_id)
+
+
+@shared_task
+def sweep_rescore_jobs() -> int:
+    return rulesets.rescore_jobs_sweep()
 
 
 @shared_task

@@ -169,3 +169,41 @@ def test_with_redis_down_capture_answers_fast_and_nothing_is_lost(
     lead = Lead.objects.get()
     assert lead.level == "mql"
     assert lead.interactions.count() == 1
+
+
+@pytest.fixture
+def slicing_worker(tmp_path, monkeypatch, django_db_blocker):
+    # Slices of three lead ids, so ten leads make a job of four tasks that
+    # the worker's two processes share.
+    monkeypatch.setenv("LEADCRM_RESCORE_SLICE_SPAN", "3")
+    process = WorkerProcess(services.redis_url(), tmp_path)
+    process.start()
+    with publishing_to(process.broker_url, process.queue):
+        yield process
+    process.stop()
+
+
+def test_a_rule_change_is_rescored_by_the_worker_in_slices(slicing_worker):
+    from scoring.models import FitRule, JobStatus, RescoreJob
+    from scoring.rulesets import rule_set_activate, rule_set_draft
+
+    for n in range(10):
+        Lead.objects.create(email=f"lead{n}@vinatech.vn", score_stale=False)
+    draft = rule_set_draft(name="Company mail counts")
+    FitRule.objects.create(
+        rule_set=draft, field="email", operator="company_mail", points=7
+    )
+
+    job = rule_set_activate(rule_set=draft)
+
+    wait_for(
+        lambda: RescoreJob.objects.get(pk=job.pk).status == JobStatus.DONE,
+        timeout=60,
+        what="the worker to finish the rescore job",
+    )
+    job.refresh_from_db()
+    assert (job.done, job.total) == (10, 10)
+    assert list(job.slices.values_list("status", flat=True)) == ["done"] * 4
+    assert set(Lead.objects.values_list("score_version", flat=True)) == {draft.pk}
+    # The default rules give 10 for an email; the new rule 7 more.
+    assert set(Lead.objects.values_list("fit_score", flat=True)) == {17}

@@ -407,6 +407,128 @@ def test_a_finished_job_is_not_run_twice():
     assert rescore_job_run(job_id=job.pk).done == 0
 
 
+def stricter_draft() -> RuleSet:
+    draft = rule_set_draft(name="Stricter")
+    FitRule.objects.create(
+        rule_set=draft, field="email", operator="company_mail", points=7
+    )
+    return draft
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_is_cut_into_slices_that_together_score_every_lead(settings):
+    settings.LEADCRM = {**settings.LEADCRM, "RESCORE_SLICE_SPAN": 2}
+    for n in range(5):
+        lead_ingest(data=LeadData(email=f"x{n}@vinatech.vn"))
+    draft = stricter_draft()
+
+    job = rule_set_activate(rule_set=draft)
+
+    job.refresh_from_db()
+    slices = list(job.slices.values_list("first_id", "last_id", "status"))
+    first = Lead.objects.order_by("pk").first().pk
+    assert slices == [
+        (first, first + 1, "done"),
+        (first + 2, first + 3, "done"),
+        (first + 4, first + 4, "done"),
+    ]
+    assert (job.status, job.done, job.total) == (JobStatus.DONE, 5, 5)
+    assert set(Lead.objects.values_list("score_version", flat=True)) == {draft.pk}
+    assert set(Lead.objects.values_list("fit_score", flat=True)) == {17}
+
+
+def interrupted_job(draft: RuleSet, *, heartbeat: datetime) -> RescoreJob:
+    """A job whose worker died in its only slice, after the first lead."""
+    job = RescoreJob.objects.create(
+        rule_set=draft,
+        reason="test",
+        status=JobStatus.RUNNING,
+        total=Lead.objects.count(),
+        done=1,
+        heartbeat_at=heartbeat,
+    )
+    ids = list(Lead.objects.order_by("pk").values_list("pk", flat=True))
+    job.slices.create(
+        first_id=ids[0],
+        last_id=ids[-1],
+        done_through=ids[0],
+        status=JobStatus.RUNNING,
+        heartbeat_at=heartbeat,
+    )
+    return job
+
+
+@pytest.mark.django_db
+def test_a_slice_whose_worker_died_resumes_after_its_saved_progress():
+    from scoring.rulesets import rescore_jobs_sweep
+
+    leads = [
+        lead_ingest(data=LeadData(email=f"x{n}@vinatech.vn")).lead for n in (1, 2, 3)
+    ]
+    draft = stricter_draft()
+    RuleSet.objects.filter(status="active").update(status="archived")
+    RuleSet.objects.filter(pk=draft.pk).update(status="active")
+    job = interrupted_job(draft, heartbeat=timezone.now() - timedelta(minutes=10))
+
+    assert rescore_jobs_sweep() == 1  # eager here: the job runs at once
+
+    job.refresh_from_db()
+    assert (job.status, job.done) == (JobStatus.DONE, 3)
+    versions = dict(Lead.objects.values_list("pk", "score_version"))
+    # The first lead was scored before the crash and is not scored again.
+    assert versions == {leads[0].pk: None, leads[1].pk: draft.pk, leads[2].pk: draft.pk}
+
+
+@pytest.mark.django_db
+def test_a_slice_another_worker_is_running_is_left_alone():
+    from scoring.rulesets import rescore_jobs_sweep, rescore_slice_run
+
+    lead_ingest(data=LeadData(email="x1@vinatech.vn"))
+    draft = stricter_draft()
+    RuleSet.objects.filter(status="active").update(status="archived")
+    RuleSet.objects.filter(pk=draft.pk).update(status="active")
+    job = interrupted_job(draft, heartbeat=timezone.now())
+
+    rescore_slice_run(slice_id=job.slices.get().pk)
+
+    assert rescore_jobs_sweep() == 0
+    job.refresh_from_db()
+    assert (job.status, job.done) == (JobStatus.RUNNING, 1)
+    assert job.slices.get().status == JobStatus.RUNNING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_slice_fails_the_job_and_stops_the_others(settings, monkeypatch):
+    from scoring import rulesets
+
+    settings.LEADCRM = {**settings.LEADCRM, "RESCORE_SLICE_SPAN": 2}
+    for n in range(5):
+        lead_ingest(data=LeadData(email=f"x{n}@vinatech.vn"))
+    calls = []
+
+    def breaks_on_the_second_batch(ids, **kwargs):
+        calls.append(ids)
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        return real_batch(ids, **kwargs)
+
+    real_batch = rulesets.rescore_batch
+    monkeypatch.setattr(rulesets, "rescore_batch", breaks_on_the_second_batch)
+
+    job = rule_set_activate(rule_set=stricter_draft())
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED
+    assert "disk full" in job.error
+    assert job.done == 2
+    assert len(calls) == 2  # the third slice found the job failed
+    assert list(job.slices.values_list("status", flat=True)) == [
+        "done",
+        "failed",
+        "queued",
+    ]
+
+
 @pytest.mark.django_db
 def test_preview_counts_level_changes_and_measures_auc():
     for n in range(6):
