@@ -6,7 +6,6 @@ same result. One lead and a million go through the same engine; the bulk
 path only aggregates the log in SQL and writes in batches.
 """
 
-import csv
 import io
 import json
 import logging
@@ -368,6 +367,13 @@ _WRITE_SQL = f"""
                           THEN %(now)s ELSE l.mql_at END
         FROM b
         WHERE l.id = b.id
+          -- A lead whose score came out as stored is left alone: most of a
+          -- nightly rescore, and scored_at then says when it last changed.
+          AND (l.score_stale OR b.level <> b.from_level
+               OR (l.score, l.engagement_score, l.fit_score, l.bant_score,
+                   l.temperature, l.score_version, l.score_breakdown)
+                  IS DISTINCT FROM (b.score, b.engagement, b.fit, b.bant,
+                   b.temperature, b.version, b.breakdown))
     )
     INSERT INTO {LevelChange._meta.db_table} (
         lead_id, from_level, to_level, rule, changed_by_id, action,
@@ -414,17 +420,32 @@ def _write_scores_postgres(rows, rules: engine.Rules, now: datetime) -> None:
             cursor.execute(_WRITE_SQL.format(source=source), params)
             return
 
-        buffer = io.StringIO()
-        csv.writer(buffer).writerows(values)
-        buffer.seek(0)
+        buffer = io.StringIO("".join(map(_copy_line, values)))
         # ON COMMIT clears the table only at a commit: without the DELETE a
         # second batch in one outer transaction (a test, a caller's atomic
         # block) would join the first batch's rows too.
         cursor.execute(_BATCH_TABLE)
-        cursor.cursor.copy_expert(
-            "COPY scoring_batch FROM STDIN WITH (FORMAT csv)", buffer
-        )
+        cursor.cursor.copy_expert("COPY scoring_batch FROM STDIN", buffer)
         cursor.execute(_WRITE_SQL.format(source="SELECT * FROM scoring_batch"), params)
+
+
+def _copy_line(values: tuple) -> str:
+    """One row in COPY's text format: ten times cheaper to write than CSV,
+    whose quoting doubles every quote of a breakdown's JSON."""
+    return "\t".join(map(_copy_field, values)) + "\n"
+
+
+def _copy_field(value: object) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return (
+            value.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+        )
+    return str(value)
 
 
 def score_sweep_stale(*, limit: int = 5000) -> int:

@@ -234,3 +234,52 @@ def test_the_breakdown_says_when_activity_has_faded():
     assert fresh.breakdown[0].detail == "1 × 40, cap 40"
     assert aged.breakdown[0].detail == "1 × 40, cap 40, faded from 40"
     assert aged.breakdown[0].points == 20
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_labels_with_tabs_quotes_and_backslashes_survive_the_bulk_write(
+    monkeypatch,
+):
+    label = 'Tải "bảng giá"\tC:\\docs\\giá.pdf\nmới'
+    rules = engine.Rules(
+        version=0,
+        engagement=(
+            engine.EngagementRule(
+                key="eng:1", kind="document_download", points=10, label=label
+            ),
+        ),
+        fit=(),
+    )
+    lead = lead_ingest(
+        data=LeadData(email="an@example.com"),
+        interactions=[InteractionData(kind="document_download", channel="web_form")],
+        announce=False,
+    ).lead
+    monkeypatch.setattr(services, "INLINE_ROWS", 0)  # the COPY path
+
+    services.rescore_batch([lead.pk], rules=rules, now=NOW)
+
+    lead.refresh_from_db()
+    assert lead.score_breakdown[0]["label"] == label
+    assert lead.score == 10
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_rescore_that_changes_nothing_leaves_the_row_alone():
+    lead = lead_ingest(
+        data=LeadData(email="an@example.com"),
+        interactions=[InteractionData(kind="demo_request", channel="web_form")],
+        announce=False,
+    ).lead
+    first = score_recompute(lead_id=lead.pk, now=NOW)
+
+    again = score_recompute(lead_id=lead.pk, now=NOW + timedelta(seconds=5))
+    later = score_recompute(lead_id=lead.pk, now=NOW + timedelta(days=30))
+
+    assert again.scored_at == first.scored_at
+    # A month on, the demo request has faded: the score changed, so it is
+    # written.
+    assert later.scored_at == NOW + timedelta(days=30)
+    assert later.engagement_score < first.engagement_score
