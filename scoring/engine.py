@@ -17,6 +17,7 @@ from functools import cached_property, lru_cache
 from typing import NamedTuple
 
 LEVELS = ("iql", "mql", "sql")
+RULE_MEMO_SIZE = 4096
 BANT_CRITERIA = ("budget", "authority", "need", "timeline")
 FREE_MAIL_DOMAINS = frozenset(
     {
@@ -191,23 +192,45 @@ class Rules:
     def _rule_memo(self) -> dict[tuple, "EngagementRule | None"]:
         return {}
 
+    @cached_property
+    def _narrowed_by(self) -> dict[str, tuple[bool, bool]]:
+        """For each kind: whether any of its rules names a campaign, a
+        subject. Only then does the memo tell campaigns or subjects apart."""
+        return {
+            kind: (
+                any(rule.campaign_id is not None for rule in candidates),
+                any(rule.subject for rule in candidates),
+            )
+            for kind, candidates in self.engagement_by_kind.items()
+        }
+
     def engagement_rule_for(self, activity: "Activity") -> "EngagementRule | None":
         """The most specific rule for the activity, looked up once for each
         kind, campaign and subject however many leads share them."""
-        key = (activity.kind, activity.campaign_id, activity.subject)
+        by_campaign, by_subject = self._narrowed_by.get(activity.kind, (False, False))
+        key = (
+            activity.kind,
+            activity.campaign_id if by_campaign else None,
+            activity.subject if by_subject else "",
+        )
         memo = self._rule_memo
         try:
             return memo[key]
         except KeyError:
-            memo[key] = next(
-                (
-                    rule
-                    for rule in self.engagement_by_kind.get(activity.kind, ())
-                    if rule.matches(activity)
-                ),
-                None,
-            )
-        return memo[key]
+            pass
+        # Subjects come from outside (document names, links): a rule set
+        # lives as long as its worker, so the memo must not grow with them.
+        if len(memo) >= RULE_MEMO_SIZE:
+            memo.clear()
+        rule = memo[key] = next(
+            (
+                rule
+                for rule in self.engagement_by_kind.get(activity.kind, ())
+                if rule.matches(activity)
+            ),
+            None,
+        )
+        return rule
 
     @cached_property
     def engagement_by_kind(self) -> dict[str, list[EngagementRule]]:

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import orjson
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from leads.models import Bant, Lead, LeadStatus, Level, LevelChange, StageAction
@@ -206,7 +206,9 @@ def rescore_batch(
         ids = [row["pk"] for row in leads]
         activity = aggregate_for_leads(ids, rules, now)
         with_bant = [row["pk"] for row in leads if row["has_bant"]]
-        bant = bant_facts(_bant_rows(with_bant)) if with_bant else {}
+        bant = (
+            bant_facts(Bant.objects.filter(lead_id__in=with_bant)) if with_bant else {}
+        )
 
         rows, moves = _score_rows(leads, activity, bant, rules, now)
         _write_scores(rows, rules, now)
@@ -252,12 +254,6 @@ def _score_rows(leads, activity, bant, rules: engine.Rules, now: datetime):
     return rows, moves
 
 
-def _bant_rows(sorted_ids: Sequence[int]) -> QuerySet[Bant]:
-    # A range, not a list of two thousand ids: the few BANT rows of leads
-    # in between that are not in the batch are simply never looked up.
-    return Bant.objects.filter(lead_id__gte=sorted_ids[0], lead_id__lte=sorted_ids[-1])
-
-
 class LevelMove(NamedTuple):
     """A level change scoring made, before or without its history row."""
 
@@ -268,10 +264,15 @@ class LevelMove(NamedTuple):
     created_at: datetime
 
 
+# Two statements in one round trip. The second reads BANT with a snapshot
+# taken once the locks are held: a statement that waited for a lock sees
+# the lead's new row but not a BANT fact committed by the lock's holder.
 _LOCK_SQL = f"""
+    SELECT id FROM {Lead._meta.db_table}
+    WHERE id = ANY(%(ids)s) ORDER BY id FOR UPDATE;
     SELECT {", ".join("id" if c == "pk" else c for c in LEAD_COLUMNS)},
            EXISTS (SELECT 1 FROM {Bant._meta.db_table} AS b WHERE b.lead_id = l.id)
-    FROM {Lead._meta.db_table} AS l WHERE id = ANY(%s) ORDER BY id FOR UPDATE
+    FROM {Lead._meta.db_table} AS l WHERE id = ANY(%(ids)s) ORDER BY id
 """
 # Scores are derived, so a batch's commit need not wait for the disk: one
 # lost in a crash is scored again, its leads still stale for the sweeper, or
@@ -299,7 +300,7 @@ def _lock_leads(lead_ids: Sequence[int], *, outermost: bool) -> list[dict]:
     columns = (*LEAD_COLUMNS, "has_bant")
     with connection.cursor() as cursor:
         prefix = _NO_COMMIT_WAIT if outermost else ""
-        cursor.execute(prefix + _LOCK_SQL, [list(lead_ids)])
+        cursor.execute(prefix + _LOCK_SQL, {"ids": list(lead_ids)})
         rows = [dict(zip(columns, row, strict=True)) for row in cursor]
     for row in rows:
         if isinstance(row["custom"], str):
