@@ -580,7 +580,7 @@ def lead_set_level(
     return change
 
 
-class LevelMove(Protocol):
+class LevelChangeRecord(Protocol):
     """A level change: a LevelChange row, or scoring's lighter record."""
 
     lead_id: int
@@ -590,7 +590,7 @@ class LevelMove(Protocol):
 
 
 def _start_handoff(
-    changes: Sequence[LevelMove], *, mql_at_written: bool = False
+    changes: Sequence[LevelChangeRecord], *, mql_at_written: bool = False
 ) -> None:
     """Leads that leave IQL for sales get their MQL time and an owner."""
     from .assignment import leads_reached_sales
@@ -609,7 +609,7 @@ def _start_handoff(
 
 
 def leads_level_changed(
-    *, changes: Sequence[LevelMove], mql_at_written: bool = False
+    *, changes: Sequence[LevelChangeRecord], mql_at_written: bool = False
 ) -> None:
     """Scoring's bulk path reports the level changes it wrote, inside its
     transaction, so the hand-off starts for the leads that became MQL.

@@ -159,7 +159,6 @@ def rescore_one(*, lead_id: int, now: datetime | None = None) -> "BatchOutcome":
 class BatchOutcome:
     scored: int = 0
     level_changes: int = 0
-    last_lead_id: int = 0
 
 
 def score_recompute_many(
@@ -226,7 +225,6 @@ def rescore_batch(
         )
     outcome.scored = len(leads)
     outcome.level_changes = len(moves)
-    outcome.last_lead_id = ids[-1]
     return outcome
 
 

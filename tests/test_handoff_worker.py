@@ -7,7 +7,7 @@ from django.test import Client
 from leads.models import Assignment, Lead, Notification
 from tests import services
 from tests.handoff_helpers import fast_passwords, make_team  # noqa: F401
-from tests.worker import WorkerProcess, publishing_to, wait_for
+from tests.worker import running_worker, wait_for
 
 pytestmark = [
     pytest.mark.worker,
@@ -19,11 +19,8 @@ pytestmark = [
 
 @pytest.fixture
 def worker(tmp_path, django_db_blocker):
-    process = WorkerProcess(services.redis_url(), tmp_path)
-    process.start()
-    with publishing_to(process.broker_url, process.queue):
+    with running_worker(services.redis_url(), tmp_path) as process:
         yield process
-    process.stop()
 
 
 def test_a_posted_mql_is_assigned_and_its_rep_notified_by_the_worker(

@@ -11,8 +11,15 @@ from campaigns.models import Submission, SubmissionStatus
 from campaigns.services import submission_sweep_pending
 from campaigns.tasks import process_submission
 from leads.models import Interaction, Lead, LevelChange
+from leads.services import LeadData, lead_ingest
 from tests import services
-from tests.worker import RedisServer, WorkerProcess, publishing_to, wait_for
+from tests.worker import (
+    RedisServer,
+    WorkerProcess,
+    publishing_to,
+    running_worker,
+    wait_for,
+)
 
 pytestmark = [
     pytest.mark.worker,
@@ -41,11 +48,8 @@ def demo_form(web_form):
 
 @pytest.fixture
 def worker(tmp_path, django_db_blocker):
-    process = WorkerProcess(services.redis_url(), tmp_path)
-    process.start()
-    with publishing_to(process.broker_url, process.queue):
+    with running_worker(services.redis_url(), tmp_path) as process:
         yield process
-    process.stop()
 
 
 def all_processed(count: int):
@@ -176,11 +180,8 @@ def slicing_worker(tmp_path, monkeypatch, django_db_blocker):
     # Slices of three lead ids, so ten leads make a job of four tasks that
     # the worker's two processes share.
     monkeypatch.setenv("LEADCRM_RESCORE_SLICE_SPAN", "3")
-    process = WorkerProcess(services.redis_url(), tmp_path)
-    process.start()
-    with publishing_to(process.broker_url, process.queue):
+    with running_worker(services.redis_url(), tmp_path) as process:
         yield process
-    process.stop()
 
 
 def test_a_rule_change_is_rescored_by_the_worker_in_slices(slicing_worker):
@@ -188,7 +189,7 @@ def test_a_rule_change_is_rescored_by_the_worker_in_slices(slicing_worker):
     from scoring.rulesets import rule_set_activate, rule_set_draft
 
     for n in range(10):
-        Lead.objects.create(email=f"lead{n}@vinatech.vn", score_stale=False)
+        lead_ingest(data=LeadData(email=f"lead{n}@vinatech.vn"), announce=False)
     draft = rule_set_draft(name="Company mail counts")
     FitRule.objects.create(
         rule_set=draft, field="email", operator="company_mail", points=7

@@ -143,3 +143,15 @@ def publishing_to(broker_url: str, queue: str):
         app._pool = None
         app.amqp._producer_pool = None
         app.conf.update(saved)
+
+
+@contextmanager
+def running_worker(broker_url: str, log_dir: Path):
+    """A worker on a queue of its own, with this process publishing to it."""
+    process = WorkerProcess(broker_url, log_dir)
+    process.start()
+    try:
+        with publishing_to(process.broker_url, process.queue):
+            yield process
+    finally:
+        process.stop()
