@@ -125,6 +125,15 @@ def registration_list(
 # Registration ------------------------------------------------------------
 
 
+def forms_with_events(form_ids: Iterable[int]) -> set[int]:
+    """Which of these forms register people for an event."""
+    return set(
+        Event.objects.filter(form_id__in=list(form_ids)).values_list(
+            "form_id", flat=True
+        )
+    )
+
+
 def registration_from_submission(
     *, submission: Submission, lead: Lead
 ) -> EventRegistration | None:

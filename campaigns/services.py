@@ -1,14 +1,15 @@
 """Capture: store a raw submission first, then turn it into a lead."""
 
 import logging
-from collections.abc import Iterable, Mapping
-from datetime import date, timedelta
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.template.loader import render_to_string
@@ -19,15 +20,19 @@ from django.utils.translation import gettext as _
 
 from leadcrm.queue import enqueue, wake, wake_clear
 from leads.amounts import parse_amount
+from leads.bulk import update_rows
 from leads.models import Channel
 from leads.normalize import storable_text
 from leads.services import (
     PROFILE_FIELDS,
     UTM_KEYS,
+    BatchIngestResult,
+    IngestItem,
     InteractionData,
     LeadData,
     identity_errors,
     lead_ingest,
+    lead_ingest_many,
     leads_announce,
 )
 
@@ -186,7 +191,22 @@ def _enqueue_processing(submission_id: int) -> None:
     wake(drain_submissions, key=WAKE_KEY)
 
 
-def submission_to_lead_data(submission: Submission) -> LeadData:
+class Claimed(NamedTuple):
+    """A pending submission as processing reads it: what a Submission row
+    holds, without building a model instance for each of a batch."""
+
+    pk: int
+    form: WebForm
+    payload: dict
+    received_at: datetime
+    consent_version: int | None
+
+
+def submission_to_lead_data(
+    submission: "Submission | Claimed", *, campaigns: dict | None = None
+) -> LeadData:
+    """What a post says about its person. `campaigns` memoises the touch
+    campaign of each form and UTM code across a batch."""
     payload = submission.payload
     fields = {name: _first(payload.get(name)) for name in ("email", "phone")}
     fields.update({name: _first(payload.get(name)) for name in PROFILE_FIELDS})
@@ -194,6 +214,10 @@ def submission_to_lead_data(submission: Submission) -> LeadData:
     custom = {k: v for k, v in payload.items() if k not in KNOWN_FIELDS}
 
     fields["source"] = fields["source"] or utm.get("utm_source", "") or "web_form"
+    memo = campaigns if campaigns is not None else {}
+    touch = (submission.form.pk, utm.get("utm_campaign", ""))
+    if touch not in memo:
+        memo[touch] = touch_campaign_id(submission.form, touch[1])
     # Marketing consent starts with the post itself only without double
     # opt-in; with it, at the confirmation. An unticked box changes nothing.
     consent = submission.consent_version is not None
@@ -201,7 +225,7 @@ def submission_to_lead_data(submission: Submission) -> LeadData:
         **fields,
         custom=custom,
         utm=utm,
-        campaign_id=touch_campaign_id(submission.form, utm.get("utm_campaign", "")),
+        campaign_id=memo[touch],
         email_consent=True if consent and not submission.form.double_opt_in else None,
         bant=stated_bant(payload, received=submission.received_at.date()),
     )
@@ -257,71 +281,160 @@ def parse_timeline(raw: str, received: date) -> date | None:
 
 
 def submission_process(*, submission_id: int) -> Submission | None:
-    """Turn a stored submission into a lead and an interaction.
+    """Turn one stored submission into a lead and an interaction (eager
+    mode, and the sweeper's tasks; workers drain batches instead).
 
     Safe to run twice: a processed submission is left alone, and the
     interaction's idempotency key is the submission id.
     """
-    if not _claim_attempt(submission_id):
-        return Submission.objects.filter(pk=submission_id).first()
-
-    try:
-        return _process(submission_id)
-    except Exception as exc:
-        # Kept for the person who reads a submission that never went
-        # through; the attempt is retried until MAX_ATTEMPTS.
-        Submission.objects.filter(pk=submission_id).update(
-            error=f"{type(exc).__name__}: {exc}"[:1000]
-        )
-        raise
-
-
-def _process(submission_id: int, *, announce: bool = True) -> Submission:
-    with transaction.atomic():
-        # Only the submission is locked: locking the joined form and
-        # campaign rows would make a form's submissions wait for each other.
-        submission = (
-            Submission.objects.select_for_update(of=("self",))
-            .select_related("form__campaign")
-            .get(pk=submission_id)
-        )
-        if submission.status != SubmissionStatus.PENDING:
-            return submission
-
-        interaction = InteractionData(
-            kind=submission.form.interaction_kind,
-            channel=Channel.WEB_FORM,
-            campaign_id=submission.form.campaign_id,
-            occurred_at=submission.received_at,
-            details={"form": submission.form.key, "submission": submission.pk},
-            idempotency_key=f"submission:{submission.pk}",
-        )
+    if _claim_attempt(submission_id):
         try:
-            result = lead_ingest(
-                data=submission_to_lead_data(submission),
-                interactions=[interaction],
-                announce=announce,
-            )
-        except ValidationError as exc:
-            submission.status = SubmissionStatus.FAILED
-            submission.error = "; ".join(exc.messages)
-            logger.warning("Submission %s failed validation", submission.pk)
-        else:
-            submission.status = SubmissionStatus.PROCESSED
-            submission.lead = result.lead
-            _record_consent(submission)
-            # An event's registration form: the lead takes a seat.
-            events.registration_from_submission(submission=submission, lead=result.lead)
-            logger.info(
-                "Submission %s processed into lead %s (created=%s)",
-                submission.pk,
-                result.lead.pk,
-                result.created,
-            )
-        submission.processed_at = timezone.now()
-        submission.save(update_fields=["status", "error", "lead", "processed_at"])
+            lead_ids = _process_together([submission_id])
+        except Exception as exc:
+            _keep_error(submission_id, exc)
+            raise
+        transaction.on_commit(lambda: leads_announce(lead_ids))
 
-    return submission
+    return Submission.objects.filter(pk=submission_id).first()
+
+
+def _keep_error(submission_id: int, exc: Exception) -> None:
+    # Kept for the person who reads a submission that never went through;
+    # the attempt is retried until MAX_ATTEMPTS.
+    Submission.objects.filter(pk=submission_id).update(
+        error=f"{type(exc).__name__}: {exc}"[:1000]
+    )
+
+
+def _process_together(submission_ids: Sequence[int]) -> list[int]:
+    """Process claimed submissions in one transaction, set-based: a fixed
+    number of queries whatever the batch's size, but for returning leads
+    and the posts of event and consent forms. Returns the ids of their
+    leads, for the caller to announce once it has committed."""
+    with transaction.atomic():
+        pending = _lock_pending(submission_ids)
+        if not pending:
+            return []
+
+        campaigns: dict = {}
+        items = [
+            IngestItem(
+                submission_to_lead_data(post, campaigns=campaigns),
+                [_form_interaction(post)],
+            )
+            for post in pending
+        ]
+        results = lead_ingest_many(items=items)
+
+        _record_outcomes(pending, results)
+        _after_processing(pending, results)
+
+    _log_outcomes(results)
+    return [result.lead_id for result in results if result.lead_id]
+
+
+def _form_interaction(post: Claimed) -> InteractionData:
+    return InteractionData(
+        kind=post.form.interaction_kind,
+        channel=Channel.WEB_FORM,
+        campaign_id=post.form.campaign_id,
+        occurred_at=post.received_at,
+        details={"form": post.form.key, "submission": post.pk},
+        idempotency_key=f"submission:{post.pk}",
+    )
+
+
+def _lock_pending(submission_ids: Sequence[int]) -> list[Claimed]:
+    """The submissions among these still pending, locked, with their forms.
+
+    Only the submissions are locked: locking the joined form and campaign
+    rows would make a form's submissions wait for each other.
+    """
+    rows = list(
+        Submission.objects.select_for_update()
+        .filter(pk__in=submission_ids, status=SubmissionStatus.PENDING)
+        .order_by("pk")
+        .values_list("pk", "form_id", "payload", "received_at", "consent_version")
+    )
+    forms = WebForm.objects.select_related("campaign").in_bulk({row[1] for row in rows})
+    return [
+        Claimed(pk, forms[form_id], payload, received_at, consent_version)
+        for pk, form_id, payload, received_at, consent_version in rows
+    ]
+
+
+def _record_outcomes(
+    pending: Sequence[Claimed], results: Sequence[BatchIngestResult]
+) -> None:
+    now = timezone.now()
+    outcomes = []
+    for post, result in zip(pending, results, strict=True):
+        failed = result.error is not None
+        if failed:
+            logger.warning("Submission %s failed validation", post.pk)
+        outcomes.append(
+            {
+                "pk": post.pk,
+                "status": SubmissionStatus.FAILED
+                if failed
+                else SubmissionStatus.PROCESSED,
+                "error": "; ".join(result.error.messages) if failed else "",
+                "lead_id": result.lead_id,
+                "processed_at": now,
+            }
+        )
+
+    if connection.vendor == "postgresql":
+        update_rows(Submission, outcomes, types=_OUTCOME_TYPES)
+        return
+    for outcome in outcomes:
+        pk = outcome.pop("pk")
+        Submission.objects.filter(pk=pk).update(**outcome)
+
+
+_OUTCOME_TYPES = {
+    "status": "varchar",
+    "error": "text",
+    "lead_id": "bigint",
+    "processed_at": "timestamptz",
+}
+
+
+def _after_processing(
+    pending: Sequence[Claimed], results: Sequence[BatchIngestResult]
+) -> None:
+    """Consent records and event seats, for the posts whose forms ask."""
+    event_forms = events.forms_with_events({post.form.pk for post in pending})
+    wanted = [
+        post.pk
+        for post, result in zip(pending, results, strict=True)
+        if result.lead_id
+        and (post.consent_version is not None or post.form.pk in event_forms)
+    ]
+    if not wanted:
+        return
+
+    submissions = Submission.objects.select_related("form", "lead").in_bulk(wanted)
+    for pk in wanted:
+        submission = submissions[pk]
+        _record_consent(submission)
+        # An event's registration form: the lead takes a seat.
+        if submission.form_id in event_forms:
+            events.registration_from_submission(
+                submission=submission, lead=submission.lead
+            )
+
+
+def _log_outcomes(results: Sequence[BatchIngestResult]) -> None:
+    created = sum(result.created for result in results)
+    failed = sum(result.error is not None for result in results)
+    logger.info(
+        "Processed %s submissions: %s new leads, %s known, %s failed",
+        len(results),
+        created,
+        len(results) - created - failed,
+        failed,
+    )
 
 
 def _claim_attempt(submission_id: int) -> bool:
@@ -352,12 +465,13 @@ def _claim_attempt(submission_id: int) -> bool:
 def submission_drain(*, batch_size: int | None = None) -> int:
     """Process pending submissions a batch at a time; returns how many.
 
-    A batch commits once, each submission in a savepoint of its own, so one
-    bad post never holds back the others; the batch's leads are then
-    rescored together. A submission on its second try or later gets a
-    transaction of its own: whatever crashed its batch cannot take others
-    down with it again. A drain stops after DRAIN_MAX_BATCHES and wakes
-    another, so a long burst never holds one worker process for ever.
+    A batch's first tries are processed together, in one transaction, and
+    their leads then rescored together. If that transaction fails, each of
+    them is processed alone, so one bad post never holds back the others.
+    A submission on its second try or later always goes alone: whatever
+    crashed its batch cannot take others down with it again. A drain stops
+    after DRAIN_MAX_BATCHES and wakes another, so a long burst never holds
+    one worker process for ever.
     """
     from .tasks import drain_submissions
 
@@ -368,15 +482,36 @@ def submission_drain(*, batch_size: int | None = None) -> int:
         if not batch:
             return done
 
+        alone = [pk for pk, attempts in batch if attempts > 1]
         first_tries = [pk for pk, attempts in batch if attempts == 1]
-        with transaction.atomic():
-            lead_ids = [_process_claimed(pk) for pk in first_tries]
-        lead_ids += [_process_claimed(pk) for pk, attempts in batch if attempts > 1]
+        try:
+            lead_ids = _process_together(first_tries)
+        except Exception:
+            logger.exception(
+                "A batch of %s submissions failed; processing each alone",
+                len(first_tries),
+            )
+            alone = first_tries + alone
+            lead_ids = []
+        for pk in alone:
+            lead_ids += _process_alone(pk)
 
-        leads_announce(lead_id for lead_id in lead_ids if lead_id)
+        leads_announce(lead_ids)
         done += len(batch)
     wake(drain_submissions, key=WAKE_KEY)
     return done
+
+
+def _index_scan_only() -> None:
+    """Claims read the index of pending submissions in its order (oldest
+    first), stopping after a batch. Each processed post leaves a dead entry
+    there until the next vacuum, thousands in a burst: an index scan marks
+    those it passes as dead, so the next claim skips them, while the
+    bitmap scan the planner picks when it expects few pending rows visits
+    every one of them again, each claim."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_bitmapscan TO off")
 
 
 def _claim_batch(size: int) -> list[tuple[int, int]]:
@@ -385,11 +520,12 @@ def _claim_batch(size: int) -> list[tuple[int, int]]:
     Returns (id, attempts) pairs."""
     now = timezone.now()
     with transaction.atomic():
+        _index_scan_only()
         ids = list(
             Submission.objects.select_for_update(skip_locked=True)
             .filter(status=SubmissionStatus.PENDING)
             .exclude(leased_until__gt=now)
-            .order_by("pk")
+            .order_by("received_at")
             .values_list("pk", flat=True)[:size]
         )
         if not ids:
@@ -417,21 +553,16 @@ def _claim_batch(size: int) -> list[tuple[int, int]]:
         )
 
 
-def _process_claimed(submission_id: int) -> int | None:
-    """Process one claimed submission; its lead's id, or None."""
+def _process_alone(submission_id: int) -> list[int]:
+    """Process one claimed submission in its own transaction; its lead's id."""
     try:
-        submission = _process(submission_id, announce=False)
+        return _process_together([submission_id])
     except Exception as exc:
-        Submission.objects.filter(pk=submission_id).update(
-            error=f"{type(exc).__name__}: {exc}"[:1000]
-        )
+        _keep_error(submission_id, exc)
         # Left pending with its attempt counted: taken again once the lease
         # ends, until MAX_ATTEMPTS.
         logger.exception("Submission %s failed to process", submission_id)
-        return None
-    if submission.status != SubmissionStatus.PROCESSED:
-        return None
-    return submission.lead_id
+        return []
 
 
 def submission_sweep_pending(*, limit: int = 1000) -> int:

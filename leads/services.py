@@ -8,6 +8,7 @@ interactions idempotently.
 """
 
 import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -16,13 +17,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Protocol
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from .amounts import AMOUNT_LIMIT
+from .bulk import insert_rows
 from .models import (
     Bant,
     BantCriterion,
@@ -63,10 +65,18 @@ PROFILE_FIELDS = (
 NAME_FIELDS = ("first_name", "last_name", "full_name")
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 
+IDENTITIES = ("email", "phone", "external_id")
 # A unique constraint lost to a concurrent insert is retried this many times;
 # the retry finds the row the other transaction committed.
 _RACE_RETRIES = 3
 EARLIEST_INTERACTION = datetime(1990, 1, 1, tzinfo=UTC)
+# The history row of a new lead.
+_CREATED = {
+    "to_level": Level.IQL,
+    "rule": "contact_details_known",
+    # Stored in English, translated where it is shown.
+    "reason": gettext_noop("Contact details captured."),
+}
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,24 @@ class IngestResult:
     @property
     def changed(self) -> bool:
         return self.created or bool(self.interactions_created or self.updated_fields)
+
+
+@dataclass(frozen=True)
+class IngestItem:
+    """One person's data and interactions, for `lead_ingest_many`."""
+
+    data: LeadData
+    interactions: Sequence[InteractionData] = ()
+
+
+@dataclass(frozen=True)
+class BatchIngestResult:
+    """What `lead_ingest_many` made of one item: its lead, or why not."""
+
+    lead_id: int | None
+    created: bool = False
+    interactions_created: int = 0
+    error: ValidationError | None = None
 
 
 def identity_errors(*, email: str, phone: str) -> tuple[str, str, dict[str, list]]:
@@ -219,24 +247,214 @@ def lead_ingest(
     With `announce` off the caller takes on rescoring (bulk imports rescore
     in batches at the end instead of one task per lead).
     """
-    clean = lead_data_clean(data)
-    now = timezone.now()
-    interactions = [interaction_data_clean(item, now) for item in interactions]
+    clean, interactions = _clean_item(IngestItem(data, interactions), timezone.now())
 
+    result = _ingest_retrying(clean, interactions)
+
+    if announce and result.changed:
+        transaction.on_commit(lambda lead_id=result.lead.pk: _announce(lead_id))
+    return result
+
+
+def _clean_item(
+    item: "IngestItem", now: datetime
+) -> tuple[LeadData, list[InteractionData]]:
+    clean = lead_data_clean(item.data)
+    return clean, [interaction_data_clean(i, now) for i in item.interactions]
+
+
+def _ingest_retrying(
+    clean: LeadData, interactions: Sequence[InteractionData]
+) -> IngestResult:
     for attempt in range(1, _RACE_RETRIES + 1):
         try:
             with transaction.atomic():
-                result = _ingest_once(clean, interactions)
-                if announce and result.changed:
-                    transaction.on_commit(
-                        lambda lead_id=result.lead.pk: _announce(lead_id)
-                    )
-                return result
+                return _ingest_once(clean, interactions)
         except IntegrityError:
             if attempt == _RACE_RETRIES:
                 raise
             logger.info("Ingest lost a uniqueness race, retrying (attempt %s)", attempt)
     raise AssertionError("unreachable")
+
+
+def lead_ingest_many(*, items: Sequence[IngestItem]) -> list[BatchIngestResult]:
+    """Ingest many people at once, in the caller's transaction, with the
+    outcome `lead_ingest` would give each of them in turn.
+
+    First sights of people (no identity or interaction key of theirs is
+    known, nor shared with another item) are created together, in a fixed
+    number of statements however many they are. Every other item (a
+    returning lead, a redelivery, two posts of one person) then goes
+    through `lead_ingest`'s own steps, in order; sharing no identity with
+    the new leads, none of them could have merged into one. A first sight
+    that loses a race to a concurrent insert is handled the same way.
+
+    Nothing is announced: the caller rescores the leads together
+    (`leads_announce`) once its transaction commits.
+    """
+    now = timezone.now()
+    results: dict[int, BatchIngestResult] = {}
+    cleaned: dict[int, tuple[LeadData, list[InteractionData]]] = {}
+    for index, item in enumerate(items):
+        try:
+            cleaned[index] = _clean_item(item, now)
+        except ValidationError as exc:
+            results[index] = BatchIngestResult(lead_id=None, error=exc)
+
+    # The set-based path is PostgreSQL's; elsewhere (make run's SQLite)
+    # every item takes the steps of one.
+    if connection.vendor == "postgresql":
+        results.update(_create_first_sights(cleaned, now))
+
+    for index in sorted(cleaned.keys() - results.keys()):
+        try:
+            result = _ingest_retrying(*cleaned[index])
+        except ValidationError as exc:
+            results[index] = BatchIngestResult(lead_id=None, error=exc)
+        else:
+            results[index] = BatchIngestResult(
+                lead_id=result.lead.pk,
+                created=result.created,
+                interactions_created=result.interactions_created,
+            )
+
+    return [results[index] for index in range(len(items))]
+
+
+def _identities(clean: LeadData) -> list[tuple[str, str]]:
+    return [(attr, getattr(clean, attr)) for attr in IDENTITIES if getattr(clean, attr)]
+
+
+def _first_sights(cleaned: Mapping[int, tuple[LeadData, list]]) -> list[int]:
+    """The items that are the first sight of a person: no identity or
+    interaction key of theirs is held by a lead or by another item."""
+    identities = Counter(
+        identity for clean, _ in cleaned.values() for identity in _identities(clean)
+    )
+    keys = Counter(
+        item.idempotency_key
+        for _, interactions in cleaned.values()
+        for item in interactions
+        if item.idempotency_key
+    )
+    known = _known_identities(identities)
+    # The index of keys is partial: the query must say "not blank" to use it.
+    known_keys = set(
+        Interaction.objects.filter(idempotency_key__in=list(keys))
+        .exclude(idempotency_key="")
+        .values_list("idempotency_key", flat=True)
+    )
+
+    def first_sight(clean: LeadData, interactions: list[InteractionData]) -> bool:
+        mine = _identities(clean)
+        return all(identities[i] == 1 and i not in known for i in mine) and all(
+            keys[item.idempotency_key] == 1 and item.idempotency_key not in known_keys
+            for item in interactions
+            if item.idempotency_key
+        )
+
+    return [index for index, item in cleaned.items() if first_sight(*item)]
+
+
+def _known_identities(identities: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    wanted: dict[str, list[str]] = {attr: [] for attr in IDENTITIES}
+    for attr, value in identities:
+        wanted[attr].append(value)
+    match = Q(pk__in=[])
+    for attr, values in wanted.items():
+        if values:
+            match |= Q(**{f"{attr}__in": values}) & ~Q(**{attr: ""})
+    known = set()
+    for row in Lead.objects.filter(match).values_list(*IDENTITIES):
+        pairs = zip(IDENTITIES, row, strict=True)
+        known.update((attr, value) for attr, value in pairs if value)
+    return known
+
+
+def _create_first_sights(
+    cleaned: Mapping[int, tuple[LeadData, list[InteractionData]]], now: datetime
+) -> dict[int, BatchIngestResult]:
+    """Create the leads of first sights, with their interactions, stated
+    BANT and history, in one statement a table."""
+    fresh = _first_sights(cleaned)
+    if not fresh:
+        return {}
+
+    rows = []
+    for index in fresh:
+        clean, interactions = cleaned[index]
+        values = _new_lead_values(clean)
+        values["last_interaction_at"] = max(
+            (item.occurred_at for item in interactions), default=None
+        )
+        values["created_at"] = now
+        rows.append(values)
+    # A concurrent insert of one of these people wins; the loser is left
+    # out here and merged into the winner's lead like a returning person.
+    inserted = insert_rows(
+        Lead, rows, returning=("id", *IDENTITIES), ignore_conflicts=True
+    )
+    index_of = {
+        identity: index
+        for index in fresh
+        for identity in _identities(cleaned[index][0])
+    }
+    lead_of = {}
+    for lead_id, *identity in inserted:
+        mine = next((a, v) for a, v in zip(IDENTITIES, identity, strict=True) if v)
+        lead_of[index_of[mine]] = lead_id
+
+    recorded = _append_interactions_many(
+        {lead_of[i]: cleaned[i] for i in lead_of}, now=now
+    )
+    insert_rows(
+        LevelChange, [{"lead_id": lead_id, **_CREATED} for lead_id in lead_of.values()]
+    )
+    for index, lead_id in lead_of.items():
+        clean = cleaned[index][0]
+        if clean.bant:
+            _record_stated_bant(Lead(pk=lead_id), clean.bant)
+
+    if lead_of:
+        logger.info(
+            "Created %s leads together (ids %s to %s)",
+            len(lead_of),
+            min(lead_of.values()),
+            max(lead_of.values()),
+        )
+    return {
+        index: BatchIngestResult(
+            lead_id=lead_id, created=True, interactions_created=recorded[lead_id]
+        )
+        for index, lead_id in lead_of.items()
+    }
+
+
+def _append_interactions_many(
+    items: Mapping[int, tuple[LeadData, Sequence[InteractionData]]], *, now: datetime
+) -> Counter:
+    """The interactions of new leads (lead id -> its cleaned item); how many
+    each lead got. A key another transaction has just recorded is skipped."""
+    rows = [
+        {
+            "lead_id": lead_id,
+            "kind": item.kind,
+            "channel": item.channel,
+            "occurred_at": item.occurred_at,
+            "subject": item.subject,
+            "quantity": max(int(item.quantity), 0),
+            "campaign_id": item.campaign_id or clean.campaign_id,
+            "details": item.details,
+            "idempotency_key": item.idempotency_key or "",
+            "created_at": now,
+        }
+        for lead_id, (clean, interactions) in items.items()
+        for item in interactions
+    ]
+    inserted = insert_rows(
+        Interaction, rows, returning=("lead_id",), ignore_conflicts=True
+    )
+    return Counter(lead_id for (lead_id,) in inserted)
 
 
 def _announce(lead_id: int) -> None:
@@ -293,13 +511,7 @@ def _ingest_once(
         updated.append("bant")
 
     if created:
-        LevelChange.objects.create(
-            lead=lead,
-            to_level=Level.IQL,
-            rule="contact_details_known",
-            # Stored in English, translated where it is shown.
-            reason=gettext_noop("Contact details captured."),
-        )
+        LevelChange.objects.create(lead=lead, **_CREATED)
         logger.info("Lead %s created (source=%s)", lead.pk, clean.source or "-")
 
     return IngestResult(
@@ -372,23 +584,30 @@ def _identity_q(name: str, value: str) -> Q:
 
 
 def _create_lead(clean: LeadData) -> Lead:
-    lead = Lead(
-        email=clean.email,
-        phone=clean.phone,
-        external_id=clean.external_id,
-        custom=dict(clean.custom),
-        email_consent=clean.email_consent,
-        known_outcome=clean.known_outcome,
-        first_touch_campaign_id=clean.campaign_id,
-        last_touch_campaign_id=clean.campaign_id,
-        first_touch_utm=dict(clean.utm),
-        last_touch_utm=dict(clean.utm),
-        score_stale=True,
-        **{name: getattr(clean, name) for name in PROFILE_FIELDS},
-    )
-    lead.search_text = _search_text(lead)
+    lead = Lead(**_new_lead_values(clean))
     lead.save()
     return lead
+
+
+def _new_lead_values(clean: LeadData) -> dict[str, object]:
+    """A new lead's fields, by attribute name, from cleaned data: one or
+    many leads are created from the same values."""
+    values = {
+        "email": clean.email,
+        "phone": clean.phone,
+        "external_id": clean.external_id,
+        **{name: getattr(clean, name) for name in PROFILE_FIELDS},
+        "custom": dict(clean.custom),
+        "email_consent": clean.email_consent,
+        "known_outcome": clean.known_outcome,
+        "first_touch_campaign_id": clean.campaign_id,
+        "last_touch_campaign_id": clean.campaign_id,
+        "first_touch_utm": dict(clean.utm),
+        "last_touch_utm": dict(clean.utm),
+        "score_stale": True,
+    }
+    values["search_text"] = _search_text(values)
+    return values
 
 
 def _merge_into(lead: Lead, clean: LeadData) -> list[str]:
@@ -532,18 +751,20 @@ def _append_interactions(
         Lead.objects.filter(pk=lead.pk).update(score_stale=True)
 
 
-def _search_text(lead: Lead) -> str:
+def _search_text(lead: Lead | Mapping[str, str]) -> str:
+    get = lead.get if isinstance(lead, Mapping) else lambda name: getattr(lead, name)
+    phone = get("phone")
     # Vietnamese numbers are also searched as dialled at home (0912...).
-    local_phone = "0" + lead.phone[3:] if lead.phone.startswith("+84") else ""
+    local_phone = "0" + phone[3:] if phone.startswith("+84") else ""
     return fold_for_search(
-        lead.full_name,
-        lead.first_name,
-        lead.last_name,
-        lead.email,
-        lead.phone,
+        get("full_name"),
+        get("first_name"),
+        get("last_name"),
+        get("email"),
+        phone,
         local_phone,
-        lead.company,
-        lead.external_id,
+        get("company"),
+        get("external_id"),
     )
 
 

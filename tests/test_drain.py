@@ -84,14 +84,14 @@ def test_a_failing_submission_holds_back_nothing_and_is_given_up_in_the_end(
     web_form, monkeypatch
 ):
     bad, good = pending(web_form, "bad@congty.vn", "good@congty.vn")
-    ingest = capture.lead_ingest
+    ingest = capture.lead_ingest_many
 
-    def flaky(*, data, **kwargs):
-        if data.email == "bad@congty.vn":
+    def flaky(*, items):
+        if any(item.data.email == "bad@congty.vn" for item in items):
             raise RuntimeError("the database hiccupped")
-        return ingest(data=data, **kwargs)
+        return ingest(items=items)
 
-    monkeypatch.setattr(capture, "lead_ingest", flaky)
+    monkeypatch.setattr(capture, "lead_ingest_many", flaky)
 
     capture.submission_drain()
 
