@@ -1,7 +1,9 @@
 import secrets
+from functools import cached_property
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
@@ -154,6 +156,12 @@ class WebForm(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @cached_property
+    def thanks_url(self) -> str:
+        """Where a browser goes after posting: capture looks a form up once
+        for many posts, so this is worked out once too."""
+        return self.thank_you_url or reverse("campaigns:thanks", args=[self.key])
 
     def origin_allowed(self, origin: str | None) -> bool:
         allowed = {o.strip().rstrip("/") for o in self.allowed_origins.split() if o}

@@ -1,6 +1,7 @@
 """Capture: store a raw submission first, then turn it into a lead."""
 
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
@@ -20,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from leadcrm.queue import enqueue, wake, wake_clear
 from leads.amounts import parse_amount
-from leads.bulk import update_rows
+from leads.bulk import insert_rows, update_rows
 from leads.models import Channel
 from leads.normalize import storable_text
 from leads.services import (
@@ -69,9 +70,10 @@ CONSENT_SALT = "leadcrm.campaigns.consent-confirm"
 MAX_ATTEMPTS = 8
 # A drain takes this many pending submissions at a time, and holds them
 # this long before another worker may take them again.
-DRAIN_BATCH = 50
+DRAIN_BATCH = 200
 DRAIN_LEASE = timedelta(seconds=120)
-DRAIN_MAX_BATCHES = 40
+DRAIN_LINGER = 0.1
+DRAIN_MAX_BATCHES = 50
 WAKE_KEY = "submissions"
 
 
@@ -102,8 +104,9 @@ def submission_receive(
     remote_addr: str | None = None,
     user_agent: str = "",
     referer: str = "",
-) -> Submission:
-    """Validate and store a form post; enqueue its processing after commit.
+) -> int:
+    """Validate and store a form post, enqueue its processing after commit,
+    and return the stored submission's id.
 
     Raises SubmissionRejected with field errors when the post names no valid
     email nor phone, or misses a field the form requires. Spam (see
@@ -111,24 +114,22 @@ def submission_receive(
     like any other post. `form.fields` should be prefetched (active_form
     does): the builder's required fields are checked here.
     """
-    meta = {
+    values = {
+        "form_id": form.pk,
+        "payload": clean_payload(data),
         "remote_addr": remote_addr,
         "user_agent": user_agent[:300],
         "referer": referer[:500],
         "language": (get_language() or "")[:8],
     }
-    payload = clean_payload(data)
     reason = spam_reason(form, data, remote_addr=remote_addr)
     if reason:
         logger.info("Form %s: post kept as spam (%s)", form.pk, reason)
-        return Submission.objects.create(
-            form=form,
-            payload=payload,
-            status=SubmissionStatus.SPAM,
-            spam_reason=reason,
-            **meta,
+        return _store(
+            {**values, "status": SubmissionStatus.SPAM, "spam_reason": reason}
         )
 
+    payload = values["payload"]
     errors = _contact_errors(payload)
     for field in form.fields.all():
         if field.required and not _filled(field.widget, payload.get(field.name)):
@@ -136,17 +137,23 @@ def submission_receive(
     if errors:
         raise SubmissionRejected(errors)
 
-    consent_version = None
     if form.consent_version and _is_true(payload.get(CONSENT_FIELD)):
-        consent_version = form.consent_version
+        values["consent_version"] = form.consent_version
     # A single INSERT commits by itself; on_commit then runs at once, or
     # after the caller's transaction when there is one.
-    submission = Submission.objects.create(
-        form=form, payload=payload, consent_version=consent_version, **meta
-    )
-    transaction.on_commit(lambda: _enqueue_processing(submission.pk))
+    submission_id = _store(values)
+    transaction.on_commit(lambda: _enqueue_processing(submission_id))
 
-    return submission
+    return submission_id
+
+
+def _store(values: Mapping[str, object]) -> int:
+    # The ORM's work to build and save one row was a third of a capture
+    # request's CPU; on PostgreSQL the row goes straight in.
+    if connection.vendor == "postgresql":
+        [(submission_id,)] = insert_rows(Submission, [values], returning=("id",))
+        return submission_id
+    return Submission.objects.create(**values).pk
 
 
 def _contact_errors(payload: Mapping) -> dict[str, list[str]]:
@@ -469,37 +476,53 @@ def submission_drain(*, batch_size: int | None = None) -> int:
     their leads then rescored together. If that transaction fails, each of
     them is processed alone, so one bad post never holds back the others.
     A submission on its second try or later always goes alone: whatever
-    crashed its batch cannot take others down with it again. A drain stops
-    after DRAIN_MAX_BATCHES and wakes another, so a long burst never holds
-    one worker process for ever.
+    crashed its batch cannot take others down with it again.
+
+    While posts keep coming, a drain that found less than a full batch
+    waits DRAIN_LINGER before the next: a batch's queries cost the same for
+    ten posts as for two hundred. The wake-up stays set meanwhile, so posts
+    publish no task of their own; it is cleared only before the drain's
+    last look, so a post committed before it is seen by that look and one
+    committed after it wakes a new drain. After DRAIN_MAX_BATCHES the drain
+    hands over to a new task, so a long burst never holds one worker
+    process for ever.
     """
     from .tasks import drain_submissions
 
+    size = batch_size or DRAIN_BATCH
     done = 0
     for _round in range(DRAIN_MAX_BATCHES):
-        wake_clear(drain_submissions, key=WAKE_KEY)
-        batch = _claim_batch(batch_size or DRAIN_BATCH)
+        batch = _claim_batch(size)
         if not batch:
-            return done
+            wake_clear(drain_submissions, key=WAKE_KEY)
+            batch = _claim_batch(size)
+            if not batch:
+                return done
 
-        alone = [pk for pk, attempts in batch if attempts > 1]
-        first_tries = [pk for pk, attempts in batch if attempts == 1]
-        try:
-            lead_ids = _process_together(first_tries)
-        except Exception:
-            logger.exception(
-                "A batch of %s submissions failed; processing each alone",
-                len(first_tries),
-            )
-            alone = first_tries + alone
-            lead_ids = []
-        for pk in alone:
-            lead_ids += _process_alone(pk)
-
-        leads_announce(lead_ids)
+        _process_claimed(batch)
         done += len(batch)
-    wake(drain_submissions, key=WAKE_KEY)
+        if len(batch) < size:
+            time.sleep(DRAIN_LINGER)
+    enqueue(drain_submissions)
     return done
+
+
+def _process_claimed(batch: Sequence[tuple[int, int]]) -> None:
+    alone = [pk for pk, attempts in batch if attempts > 1]
+    first_tries = [pk for pk, attempts in batch if attempts == 1]
+    try:
+        lead_ids = _process_together(first_tries)
+    except Exception:
+        logger.exception(
+            "A batch of %s submissions failed; processing each alone",
+            len(first_tries),
+        )
+        alone = first_tries + alone
+        lead_ids = []
+    for pk in alone:
+        lead_ids += _process_alone(pk)
+
+    leads_announce(lead_ids)
 
 
 def _index_scan_only() -> None:
@@ -517,40 +540,33 @@ def _index_scan_only() -> None:
 def _claim_batch(size: int) -> list[tuple[int, int]]:
     """Take up to `size` pending submissions nobody holds, counting an
     attempt for each; those out of attempts are marked failed instead.
-    Returns (id, attempts) pairs."""
+    Returns (id, attempts) pairs, oldest first."""
     now = timezone.now()
     with transaction.atomic():
         _index_scan_only()
-        ids = list(
+        held = list(
             Submission.objects.select_for_update(skip_locked=True)
             .filter(status=SubmissionStatus.PENDING)
             .exclude(leased_until__gt=now)
             .order_by("received_at")
-            .values_list("pk", flat=True)[:size]
+            .values_list("pk", "attempts")[:size]
         )
-        if not ids:
+        if not held:
             return []
-        Submission.objects.filter(pk__in=ids).update(
+        Submission.objects.filter(pk__in=[pk for pk, _ in held]).update(
             attempts=F("attempts") + 1, leased_until=now + DRAIN_LEASE
         )
-        exhausted = Submission.objects.filter(pk__in=ids, attempts__gt=MAX_ATTEMPTS)
-        if exhausted.exists():
-            logger.error(
-                "Submissions %s failed %s times",
-                list(exhausted.values_list("pk", flat=True)),
-                MAX_ATTEMPTS,
-            )
-            exhausted.update(
+        claimed = [(pk, attempts + 1) for pk, attempts in held]
+        exhausted = [pk for pk, attempts in claimed if attempts > MAX_ATTEMPTS]
+        if exhausted:
+            logger.error("Submissions %s failed %s times", exhausted, MAX_ATTEMPTS)
+            Submission.objects.filter(pk__in=exhausted).update(
                 status=SubmissionStatus.FAILED,
                 error=Concat(
                     Value(f"Gave up after {MAX_ATTEMPTS} attempts. "), F("error")
                 ),
             )
-        return list(
-            Submission.objects.filter(pk__in=ids, status=SubmissionStatus.PENDING)
-            .order_by("pk")
-            .values_list("pk", "attempts")
-        )
+        return [(pk, attempts) for pk, attempts in claimed if attempts <= MAX_ATTEMPTS]
 
 
 def _process_alone(submission_id: int) -> list[int]:

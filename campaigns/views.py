@@ -10,7 +10,6 @@ from django.http import (
     JsonResponse,
 )
 from django.shortcuts import get_object_or_404, render
-from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -138,7 +137,7 @@ def capture(request: HttpRequest, key: str) -> HttpResponse:
         return _error(request, form, 400, {"body": [_("The body is not valid JSON.")]})
 
     try:
-        submission = submission_receive(
+        submission_id = submission_receive(
             form=form,
             data=data,
             remote_addr=client_ip(request),
@@ -149,12 +148,10 @@ def capture(request: HttpRequest, key: str) -> HttpResponse:
         return _error(request, form, 400, exc.errors)
 
     if _wants_json(request):
-        response = JsonResponse({"id": submission.pk, "status": "accepted"}, status=202)
+        response = JsonResponse({"id": submission_id, "status": "accepted"}, status=202)
         return _cors(response, form, origin)
     # 303 makes the browser follow with a GET, so a reload cannot post twice.
-    response = HttpResponseRedirect(
-        form.thank_you_url or reverse("campaigns:thanks", args=[form.key])
-    )
+    response = HttpResponseRedirect(form.thanks_url)
     response.status_code = 303
     return response
 

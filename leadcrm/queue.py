@@ -38,9 +38,11 @@ def wake(task: Task, *, key: str, ttl: int = 30) -> bool:
     """Enqueue `task` unless a wake-up for `key` is already waiting.
 
     For a task that drains a table of pending rows: a burst of rows needs
-    one task, not one each. The key is set with NX before publishing and the
-    task deletes it before each look at the table, so a row committed before
-    a wake-up that found the key set is seen by that look. Returns False
+    one task, not one each. The key is set with NX before publishing; the
+    task deletes it before its last look at the table, so a row committed
+    while the key was set is seen by that look, and one committed after
+    wakes a task of its own. The key expires after `ttl` seconds, so a
+    task lost with its worker holds no wake-up for long. Returns False
     when nothing could be published; the caller's sweeper covers that.
     """
     client = _redis(task)
@@ -56,7 +58,7 @@ def wake(task: Task, *, key: str, ttl: int = 30) -> bool:
 
 
 def wake_clear(task: Task, *, key: str) -> None:
-    """Called by the draining task before it looks for work."""
+    """Called by the draining task before its last look for work."""
     client = _redis(task)
     if client is None:
         return

@@ -8,6 +8,9 @@ from .health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # Capture and the campaign pages first: every form post on every site
+    # resolves its URL, and a pattern tried sooner is cheaper to reach.
+    path("", include("campaigns.urls")),
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -33,6 +36,5 @@ urlpatterns = [
     path("in/", include("campaigns.inbound_urls")),
     path("emails/", include("campaigns.email_urls")),
     path("e/", include("campaigns.tracking_urls")),
-    path("", include("campaigns.urls")),
     path("", home, name="home"),
 ]

@@ -19,7 +19,10 @@ _INNER_SPACE = re.compile(r"\s+")
 def _has_invisible(value: str) -> bool:
     # Cc are control characters, Cf format characters such as zero-width
     # spaces, joiners and the byte-order mark: invisible in a form, so an
-    # address holding one is not the address the person sees.
+    # address holding one is not the address the person sees. Neither is
+    # printable, so the common case is told in one pass in C.
+    if value.isprintable():
+        return False
     return any(unicodedata.category(char) in {"Cc", "Cf"} for char in value)
 
 
@@ -114,13 +117,18 @@ def _with_country_code_missing_plus(
 
 def normalize_name(raw: str | None) -> str:
     """Unicode NFC with runs of white space folded to one space."""
-    if raw is None:
+    if not raw:
         return ""
     value = _INNER_SPACE.sub(" ", unicodedata.normalize("NFC", str(raw)))
-    # Invisible characters, and lone surrogates that no database can store.
-    value = "".join(
-        char for char in value if unicodedata.category(char) not in {"Cc", "Cf", "Cs"}
-    )
+    # Invisible characters, and lone surrogates that no database can store;
+    # none is printable, and white space is a plain space by now, so a
+    # printable value (nearly every name) has none to drop.
+    if not value.isprintable():
+        value = "".join(
+            char
+            for char in value
+            if unicodedata.category(char) not in {"Cc", "Cf", "Cs"}
+        )
     return _INNER_SPACE.sub(" ", value).strip()
 
 

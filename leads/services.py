@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from datetime import date as date_type
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import Protocol
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -66,6 +67,7 @@ NAME_FIELDS = ("first_name", "last_name", "full_name")
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 
 IDENTITIES = ("email", "phone", "external_id")
+_KINDS = frozenset(InteractionKind.values)
 # A unique constraint lost to a concurrent insert is retried this many times;
 # the retry finds the row the other transaction committed.
 _RACE_RETRIES = 3
@@ -169,6 +171,7 @@ def identity_errors(*, email: str, phone: str) -> tuple[str, str, dict[str, list
     return clean["email"], clean["phone"], errors
 
 
+@cache
 def _max_length(name: str) -> int:
     return Lead._meta.get_field(name).max_length
 
@@ -176,7 +179,7 @@ def _max_length(name: str) -> int:
 def interaction_data_clean(item: InteractionData, now: datetime) -> InteractionData:
     """Interaction times must be plausible: decay and windows are computed
     from them, and a date centuries away would poison every batch."""
-    if item.kind not in InteractionKind.values:
+    if item.kind not in _KINDS:
         raise ValidationError({"kind": _("Unknown interaction kind.")})
     when = item.occurred_at or now
     if when < EARLIEST_INTERACTION or when > now + timedelta(days=1):
@@ -337,38 +340,53 @@ def _first_sights(cleaned: Mapping[int, tuple[LeadData, list]]) -> list[int]:
         for item in interactions
         if item.idempotency_key
     )
-    known = _known_identities(identities)
-    # The index of keys is partial: the query must say "not blank" to use it.
-    known_keys = set(
-        Interaction.objects.filter(idempotency_key__in=list(keys))
-        .exclude(idempotency_key="")
-        .values_list("idempotency_key", flat=True)
-    )
+    known = _known(identities, keys)
 
     def first_sight(clean: LeadData, interactions: list[InteractionData]) -> bool:
-        mine = _identities(clean)
-        return all(identities[i] == 1 and i not in known for i in mine) and all(
-            keys[item.idempotency_key] == 1 and item.idempotency_key not in known_keys
+        mine = [*_identities(clean)] + [
+            ("key", item.idempotency_key)
             for item in interactions
             if item.idempotency_key
-        )
+        ]
+        counts = {**identities, **{("key", k): n for k, n in keys.items()}}
+        return all(counts[i] == 1 and i not in known for i in mine)
 
     return [index for index, item in cleaned.items() if first_sight(*item)]
 
 
-def _known_identities(identities: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-    wanted: dict[str, list[str]] = {attr: [] for attr in IDENTITIES}
+# Each value is looked up by itself, in its unique index: a lateral join
+# (kept one by LIMIT) is probed row by row whatever the planner believes of
+# the tables, where one `= ANY` of hundreds of values is read as most of a
+# table it has no statistics for yet (a new installation, the first minute
+# of a burst).
+_KNOWN_SQL = " UNION ALL ".join(
+    f"""SELECT %(kind_{n})s, t.{column} FROM unnest(%({n})s::text[]) AS v(value)
+    CROSS JOIN LATERAL (
+        SELECT {column} FROM {table} WHERE {column} = v.value AND {column} <> ''
+        LIMIT 1
+    ) AS t"""
+    for n, (table, column) in enumerate(
+        [(Lead._meta.db_table, attr) for attr in IDENTITIES]
+        + [(Interaction._meta.db_table, "idempotency_key")]
+    )
+)
+
+
+def _known(
+    identities: Iterable[tuple[str, str]], keys: Iterable[str]
+) -> set[tuple[str, str]]:
+    """Which of these identities and interaction keys are recorded already,
+    as (attribute, value) pairs; keys as ("key", key)."""
+    wanted: dict[str, list[str]] = {attr: [] for attr in (*IDENTITIES, "key")}
     for attr, value in identities:
         wanted[attr].append(value)
-    match = Q(pk__in=[])
-    for attr, values in wanted.items():
-        if values:
-            match |= Q(**{f"{attr}__in": values}) & ~Q(**{attr: ""})
-    known = set()
-    for row in Lead.objects.filter(match).values_list(*IDENTITIES):
-        pairs = zip(IDENTITIES, row, strict=True)
-        known.update((attr, value) for attr, value in pairs if value)
-    return known
+    wanted["key"] = list(keys)
+    params = {}
+    for n, (attr, values) in enumerate(wanted.items()):
+        params[str(n)], params[f"kind_{n}"] = values, attr
+    with connection.cursor() as cursor:
+        cursor.execute(_KNOWN_SQL, params)
+        return set(cursor.fetchall())
 
 
 def _create_first_sights(

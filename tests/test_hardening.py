@@ -149,7 +149,7 @@ def test_a_crash_while_processing_is_kept_on_the_submission(
     def explode(**kwargs):
         raise RuntimeError("database on fire")
 
-    monkeypatch.setattr(campaigns.services, "lead_ingest", explode)
+    monkeypatch.setattr(campaigns.services, "lead_ingest_many", explode)
 
     response = post_json(client, json.dumps({"email": "a@example.com"}))
 
