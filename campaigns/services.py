@@ -37,12 +37,13 @@ from leads.services import (
     leads_announce,
 )
 
-from . import events
+from . import events, ratelimit
 from .models import (
     CONSENT_FIELD,
     Campaign,
     ConsentRecord,
     ConsentText,
+    SpamReason,
     Submission,
     SubmissionStatus,
     WebForm,
@@ -122,7 +123,7 @@ def submission_receive(
         "referer": referer[:500],
         "language": (get_language() or "")[:8],
     }
-    reason = spam_reason(form, data, remote_addr=remote_addr)
+    reason = spam_reason(form, data)
     if reason:
         logger.info("Form %s: post kept as spam (%s)", form.pk, reason)
         return _store(
@@ -157,12 +158,23 @@ def _store(values: Mapping[str, object]) -> int:
 
 
 def _contact_errors(payload: Mapping) -> dict[str, list[str]]:
-    """Errors when the post names no valid email nor phone, else none."""
-    email, phone, errors = identity_errors(
-        email=_first(payload.get("email")), phone=_first(payload.get("phone"))
-    )
-    if email or phone:
+    """Errors when the post names no valid email nor phone, else none.
+
+    A valid email is enough here: the worker reads the phone beside it (an
+    invalid one is kept in the lead's custom data), and the request is
+    spared parsing it.
+    """
+    raw_email = _first(payload.get("email"))
+    email, _phone, errors = identity_errors(email=raw_email, phone="")
+    if email:
         return {}
+    _email, phone, phone_errors = identity_errors(
+        email="", phone=_first(payload.get("phone"))
+    )
+    if phone:
+        return {}
+
+    errors.update(phone_errors)
     # Say that either will do, next to whichever field is missing.
     hint = _("Enter an email address or a phone number.")
     for name in ("email", "phone"):
@@ -465,6 +477,10 @@ def _claim_attempt(submission_id: int) -> bool:
             )
             logger.error("Submission %s failed %s times", submission.pk, MAX_ATTEMPTS)
         submission.save(update_fields=["attempts", "status", "error"])
+        if submission.attempts == 1 and _keep_rate_limited(
+            [(submission.pk, *(getattr(submission, f) for f in _LIMIT_FIELDS))]
+        ):
+            return False
 
     return submission.status == SubmissionStatus.PENDING
 
@@ -539,7 +555,8 @@ def _index_scan_only() -> None:
 
 def _claim_batch(size: int) -> list[tuple[int, int]]:
     """Take up to `size` pending submissions nobody holds, counting an
-    attempt for each; those out of attempts are marked failed instead.
+    attempt for each; those out of attempts are marked failed, and those
+    over a rate limit on their first attempt are kept as spam, instead.
     Returns (id, attempts) pairs, oldest first."""
     now = timezone.now()
     with transaction.atomic():
@@ -549,14 +566,15 @@ def _claim_batch(size: int) -> list[tuple[int, int]]:
             .filter(status=SubmissionStatus.PENDING)
             .exclude(leased_until__gt=now)
             .order_by("received_at")
-            .values_list("pk", "attempts")[:size]
+            .values_list("pk", "attempts", *_LIMIT_FIELDS)[:size]
         )
         if not held:
             return []
-        Submission.objects.filter(pk__in=[pk for pk, _ in held]).update(
+        Submission.objects.filter(pk__in=[row[0] for row in held]).update(
             attempts=F("attempts") + 1, leased_until=now + DRAIN_LEASE
         )
-        claimed = [(pk, attempts + 1) for pk, attempts in held]
+
+        claimed = [(pk, attempts + 1) for pk, attempts, *_rest in held]
         exhausted = [pk for pk, attempts in claimed if attempts > MAX_ATTEMPTS]
         if exhausted:
             logger.error("Submissions %s failed %s times", exhausted, MAX_ATTEMPTS)
@@ -566,7 +584,34 @@ def _claim_batch(size: int) -> list[tuple[int, int]]:
                     Value(f"Gave up after {MAX_ATTEMPTS} attempts. "), F("error")
                 ),
             )
-        return [(pk, attempts) for pk, attempts in claimed if attempts <= MAX_ATTEMPTS]
+        limited = _keep_rate_limited(
+            [(pk, *rest) for pk, attempts, *rest in held if attempts == 0]
+        )
+        return [
+            (pk, attempts)
+            for pk, attempts in claimed
+            if attempts <= MAX_ATTEMPTS and pk not in limited
+        ]
+
+
+# What a first attempt's rate limits are counted by.
+_LIMIT_FIELDS = ("form_id", "remote_addr", "received_at", "released_by_id")
+
+
+def _keep_rate_limited(rows: Sequence[tuple]) -> set[int]:
+    """Count first attempts, (pk, *_LIMIT_FIELDS) rows, against the rate
+    limits, and keep those over a limit as spam; returns their ids. A post
+    a person released from the spam log is not counted again."""
+    counted = [row for row in rows if row[4] is None]
+    posts = [ratelimit.Post(form, addr, at) for _pk, form, addr, at, _by in counted]
+    over = ratelimit.posts_over_limit(posts)
+    limited = {row[0] for row, flag in zip(counted, over, strict=True) if flag}
+    if limited:
+        logger.info("Submissions %s kept as spam: over a rate limit", sorted(limited))
+        Submission.objects.filter(pk__in=limited).update(
+            status=SubmissionStatus.SPAM, spam_reason=SpamReason.RATE_LIMIT
+        )
+    return limited
 
 
 def _process_alone(submission_id: int) -> list[int]:

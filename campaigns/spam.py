@@ -1,4 +1,4 @@
-"""Spam defences that need no database: honeypot, time trap, rate limits.
+"""Spam defences a capture request applies itself: honeypot and time trap.
 
 The time trap: every form we render (hosted page, embed script) carries a
 signed token with the form's key and the time it was shown. A post sooner
@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from django.core import signing
 
 from .models import SpamReason, WebForm
-from .ratelimit import rate_limited
 
 # A honeypot: invisible to people, filled in by bots that fill everything.
 HONEYPOT_FIELD = "website"
@@ -43,14 +42,9 @@ def token_problem(form: WebForm, token: str, *, now: float | None = None) -> str
     return ""
 
 
-def spam_reason(
-    form: WebForm, data: Mapping[str, object], *, remote_addr: str | None
-) -> str:
-    """Why a post is spam, or "". The rate limit is counted for every post."""
-    over_limit = rate_limited(form_key=form.key, remote_addr=remote_addr)
+def spam_reason(form: WebForm, data: Mapping[str, object]) -> str:
+    """Why a post is spam by what it holds, or "". Rate limits are counted
+    when a worker takes the post (campaigns.ratelimit)."""
     if str(data.get(HONEYPOT_FIELD) or "").strip():
         return SpamReason.HONEYPOT
-    problem = token_problem(form, str(data.get(TOKEN_FIELD) or ""))
-    if problem:
-        return problem
-    return SpamReason.RATE_LIMIT if over_limit else ""
+    return token_problem(form, str(data.get(TOKEN_FIELD) or ""))
