@@ -75,8 +75,8 @@ def app_env(config: StackConfig) -> dict[str, str]:
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_STATIC_ROOT": str(static_root),
         "LOG_LEVEL": config.log_level,
-        # The load comes from one address: the limiter still makes its Redis
-        # round trip on every post, but never refuses one.
+        # The load comes from one address: the worker still counts every
+        # post against the limits, but never keeps one as spam.
         "LEADCRM_RATE_LIMIT_PER_IP": "1000000000",
         "LEADCRM_RATE_LIMIT_PER_FORM": "1000000000",
         "PYTHONUNBUFFERED": "1",

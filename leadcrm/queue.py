@@ -45,11 +45,12 @@ def wake(task: Task, *, key: str, ttl: int = 30) -> bool:
     task lost with its worker holds no wake-up for long. Returns False
     when nothing could be published; the caller's sweeper covers that.
     """
-    client = _redis(task)
+    conf = task.app.conf
+    client = _redis(conf)
     if client is None:
         return enqueue(task)
     try:
-        if not client.set(_key(task, key), "1", nx=True, ex=ttl):
+        if not client.set(_key(conf, key), "1", nx=True, ex=ttl):
             return True
     except redis.RedisError:
         logger.warning("Broker unavailable, %s left for the sweeper", task.name)
@@ -59,22 +60,22 @@ def wake(task: Task, *, key: str, ttl: int = 30) -> bool:
 
 def wake_clear(task: Task, *, key: str) -> None:
     """Called by the draining task before its last look for work."""
-    client = _redis(task)
+    conf = task.app.conf
+    client = _redis(conf)
     if client is None:
         return
     try:
-        client.delete(_key(task, key))
+        client.delete(_key(conf, key))
     except redis.RedisError:
         # The key expires by itself; meanwhile the sweeper covers new rows.
         logger.warning("Broker unavailable, could not clear wake-up %s", key)
 
 
-def _key(task: Task, key: str) -> str:
-    return f"leadcrm:wake:{task.app.conf.task_default_queue}:{key}"
+def _key(conf, key: str) -> str:
+    return f"leadcrm:wake:{conf.task_default_queue}:{key}"
 
 
-def _redis(task: Task) -> "redis.Redis | None":
-    conf = task.app.conf
+def _redis(conf) -> "redis.Redis | None":
     if conf.task_always_eager or not str(conf.broker_url).startswith("redis"):
         return None
     return _client(conf.broker_url)

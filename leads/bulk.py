@@ -59,9 +59,12 @@ class _InsertPlan:
         placeholders = ["%s"] * (len(self.given) + len(self.dynamic))
         with connection.cursor() as cursor:
             # Constant defaults go into the statement as literals, rendered
-            # once for every later insert of the same shape.
+            # once for every later insert of the same shape; a % in them
+            # is doubled, as the template is itself rendered with values.
             placeholders += [
-                cursor.mogrify("%s", [_prepared(f, f.get_default())]).decode()
+                cursor.mogrify("%s", [_prepared(f, f.get_default())])
+                .decode()
+                .replace("%", "%%")
                 for f in static
             ]
         columns = self.given + [f for f, _ in self.dynamic] + static
@@ -122,10 +125,14 @@ def _execute_values(sql: str, template: str, rows: list, *, fetch: bool):
     but through Django's cursor, so the statement is counted and logged
     like any other. Returns the rows fetched, or the rows affected."""
     with connection.cursor() as cursor:
-        render = cursor.cursor.mogrify
-        values = ",".join(render(template, row).decode() for row in rows)
-        # No parameters: the values are rendered, and a % in them is data.
-        cursor.execute(sql.format(values=values))
+        if len(rows) == 1:
+            # A capture request's one row: the driver renders it in place.
+            cursor.execute(sql.format(values=template), rows[0])
+        else:
+            render = cursor.cursor.mogrify
+            values = ",".join(render(template, row).decode() for row in rows)
+            # No parameters: the values are rendered, and a % in them is data.
+            cursor.execute(sql.format(values=values))
         return cursor.fetchall() if fetch else cursor.rowcount
 
 
