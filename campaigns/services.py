@@ -19,7 +19,7 @@ from django.utils import timezone, translation
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from leadcrm.queue import enqueue, wake, wake_clear
+from leadcrm.queue import enqueue, wake, wake_hold
 from leads.amounts import parse_amount
 from leads.bulk import insert_rows, update_rows
 from leads.models import Channel
@@ -496,27 +496,33 @@ def submission_drain(*, batch_size: int | None = None) -> int:
 
     While posts keep coming, a drain that found less than a full batch
     waits DRAIN_LINGER before the next: a batch's queries cost the same for
-    ten posts as for two hundred. The wake-up stays set meanwhile, so posts
-    publish no task of their own; it is cleared only before the drain's
-    last look, so a post committed before it is seen by that look and one
-    committed after it wakes a new drain. After DRAIN_MAX_BATCHES the drain
-    hands over to a new task, so a long burst never holds one worker
+    ten posts as for two hundred. The drain holds the wake-up as it starts
+    and after each batch (leadcrm.queue.wake_hold), so posts meanwhile
+    publish no task of their own and mostly skip the broker; it stops only
+    after a look that found nothing and began once its last hold ran out,
+    so every post that relied on the hold is seen. After DRAIN_MAX_BATCHES
+    it hands over to a new task, so a long burst never holds one worker
     process for ever.
     """
     from .tasks import drain_submissions
 
     size = batch_size or DRAIN_BATCH
     done = 0
-    for _round in range(DRAIN_MAX_BATCHES):
+    held_until = wake_hold(drain_submissions, key=WAKE_KEY)
+    batches = 0
+    while batches < DRAIN_MAX_BATCHES:
+        hold_over = time.monotonic() > held_until
         batch = _claim_batch(size)
         if not batch:
-            wake_clear(drain_submissions, key=WAKE_KEY)
-            batch = _claim_batch(size)
-            if not batch:
+            if hold_over:
                 return done
+            time.sleep(DRAIN_LINGER)
+            continue
 
+        held_until = wake_hold(drain_submissions, key=WAKE_KEY)
         _process_claimed(batch)
         done += len(batch)
+        batches += 1
         if len(batch) < size:
             time.sleep(DRAIN_LINGER)
     enqueue(drain_submissions)

@@ -1,16 +1,20 @@
 """A worker drains pending submissions in batches: leases, failures, wake-ups."""
 
+import threading
+import time
 import uuid
 from datetime import timedelta
 
 import pytest
 import redis
+from django.db import connection
 from django.utils import timezone
 
 from campaigns import services as capture
 from campaigns.models import Submission, SubmissionStatus
 from campaigns.tasks import drain_submissions
-from leadcrm.queue import wake, wake_clear
+from leadcrm import queue
+from leadcrm.queue import wake, wake_hold
 from leads.models import Interaction, Lead
 from scoring import services as scoring
 from tests import services
@@ -114,20 +118,68 @@ def test_a_failing_submission_holds_back_nothing_and_is_given_up_in_the_end(
 
 
 @pytest.mark.redis
-def test_a_burst_of_posts_publishes_one_wake_up_until_the_drain_looks():
-    queue = f"test-wake-{uuid.uuid4().hex[:8]}"
+def test_a_burst_of_posts_publishes_one_wake_up_and_a_draining_hold_quiets_posters(
+    monkeypatch,
+):
+    monkeypatch.setattr(queue, "HOLD_SECONDS", 30)
+    name = f"test-wake-{uuid.uuid4().hex[:8]}"
+    key = f"leadcrm:wake:{name}:submissions"
     broker = redis.Redis.from_url(services.redis_url())
     try:
-        with publishing_to(services.redis_url(), queue):
+        with publishing_to(services.redis_url(), name):
             for _post in range(5):
                 assert wake(drain_submissions, key="submissions")
-            assert broker.llen(queue) == 1
+            assert broker.llen(name) == 1
+            assert broker.get(key) == b"queued"
 
-            wake_clear(drain_submissions, key="submissions")
+            held_until = wake_hold(drain_submissions, key="submissions")
+            assert held_until > time.monotonic() + 29
             assert wake(drain_submissions, key="submissions")
-            assert broker.llen(queue) == 2
+            # This process read the drain's promise and keeps to it without
+            # asking the broker again.
+            broker.delete(key)
+            assert wake(drain_submissions, key="submissions")
+            assert broker.llen(name) == 1
+
+            # Another process, which never read it, finds no wake-up waiting.
+            monkeypatch.setattr(queue, "_held_until", {})
+            assert wake(drain_submissions, key="submissions")
+            assert broker.llen(name) == 2
     finally:
-        broker.delete(queue, f"leadcrm:wake:{queue}:submissions")
+        broker.delete(name, key)
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_drain_looks_again_after_its_hold_runs_out_before_it_stops(
+    web_form, monkeypatch
+):
+    monkeypatch.setattr(queue, "HOLD_SECONDS", 1.0)
+    monkeypatch.setattr(capture, "DRAIN_LINGER", 0.05)
+    pending(web_form, "first@congty.vn")
+
+    def post_late():
+        # A post whose poster saw the hold and published nothing.
+        time.sleep(0.5)
+        try:
+            pending(web_form, "late@congty.vn")
+        finally:
+            connection.close()
+
+    name = f"test-hold-{uuid.uuid4().hex[:8]}"
+    late = threading.Thread(target=post_late)
+    try:
+        with publishing_to(services.redis_url(), name):
+            late.start()
+            drained = capture.submission_drain()
+    finally:
+        late.join()
+        redis.Redis.from_url(services.redis_url()).delete(
+            name, f"leadcrm:wake:{name}:submissions"
+        )
+
+    assert drained == 2
+    assert Submission.objects.filter(status=SubmissionStatus.PROCESSED).count() == 2
 
 
 @pytest.mark.redis
