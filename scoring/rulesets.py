@@ -9,7 +9,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 from django.db.models import F, Max, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -313,6 +313,12 @@ def rescore_slice_run(*, slice_id: int, batch_size: int = 2000) -> None:
             outcome = rescore_batch(ids, rules=rules, now=timezone.now())
             last = ids[-1]
             _record_progress(piece, outcome.scored, outcome.level_changes, last)
+    except (OperationalError, InterfaceError):
+        # A lost connection, a deadlock, a restart: the slice is handed
+        # back, and its task retries it from the progress it saved.
+        _release_slice(piece.pk)
+        logger.warning("Rescore job %s: slice %s interrupted", job.pk, piece.pk)
+        raise
     except Exception as exc:
         RescoreSlice.objects.filter(pk=piece.pk).update(status=JobStatus.FAILED)
         RescoreJob.objects.filter(pk=job.pk).update(
@@ -323,6 +329,18 @@ def rescore_slice_run(*, slice_id: int, batch_size: int = 2000) -> None:
 
     RescoreSlice.objects.filter(pk=piece.pk).update(status=JobStatus.DONE)
     _finish_if_complete(job.pk)
+
+
+def _release_slice(slice_id: int) -> None:
+    """Queue an interrupted slice again. When the database cannot be told,
+    the slice stays running until its heartbeat is stale, and the job's
+    sweeper queues it again then."""
+    try:
+        RescoreSlice.objects.filter(pk=slice_id, status=JobStatus.RUNNING).update(
+            status=JobStatus.QUEUED
+        )
+    except DatabaseError:
+        logger.warning("Slice %s left for the rescore sweeper", slice_id)
 
 
 def _claim(job_id: int) -> RescoreJob | None:

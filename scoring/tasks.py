@@ -1,5 +1,5 @@
 from celery import shared_task
-from django.db import OperationalError
+from django.db import InterfaceError, OperationalError
 
 from . import rulesets, services
 
@@ -19,8 +19,14 @@ def run_rescore_job(job_id: int) -> None:
     rulesets.rescore_job_run(job_id=job_id)
 
 
-# Long: a redelivered slice resumes from its saved progress.
-@shared_task(acks_late=True)
+# Long: a redelivered slice resumes from its saved progress, and so does one
+# retried after a database error handed it back.
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    max_retries=5,
+)
 def run_rescore_slice(slice_id: int) -> None:
     rulesets.rescore_slice_run(slice_id=slice_id)
 

@@ -529,6 +529,47 @@ def test_a_failing_slice_fails_the_job_and_stops_the_others(settings, monkeypatc
     ]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_database_error_hands_the_slice_back_and_its_retry_finishes_the_job(
+    settings, monkeypatch
+):
+    from django.db import OperationalError
+
+    from scoring import rulesets
+
+    settings.LEADCRM = {**settings.LEADCRM, "RESCORE_SLICE_SPAN": 2}
+    for n in range(5):
+        lead_ingest(data=LeadData(email=f"x{n}@vinatech.vn"))
+    calls = []
+
+    def connection_lost_once(ids, **kwargs):
+        calls.append(ids)
+        if len(calls) == 2:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_batch(ids, **kwargs)
+
+    real_batch = rulesets.rescore_batch
+    monkeypatch.setattr(rulesets, "rescore_batch", connection_lost_once)
+    draft = stricter_draft()
+
+    job = rule_set_activate(rule_set=draft)
+
+    job.refresh_from_db()
+    assert (job.status, job.error) == (JobStatus.RUNNING, "")
+    assert list(job.slices.values_list("status", flat=True)) == [
+        "done",
+        "queued",
+        "done",
+    ]
+
+    # What the task's retry does on a worker (eager mode leaves it).
+    rulesets.rescore_slice_run(slice_id=job.slices.get(status="queued").pk)
+
+    job.refresh_from_db()
+    assert (job.status, job.done) == (JobStatus.DONE, 5)
+    assert set(Lead.objects.values_list("score_version", flat=True)) == {draft.pk}
+
+
 @pytest.mark.django_db
 def test_preview_counts_level_changes_and_measures_auc():
     for n in range(6):
