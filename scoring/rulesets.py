@@ -270,6 +270,11 @@ def _slices_of(job: RescoreJob) -> list[RescoreSlice]:
             span = settings.LEADCRM["RESCORE_SLICE_SPAN"]
             bounds = Lead.objects.aggregate(low=Min("pk"), high=Max("pk"))
             if bounds["low"] is not None:
+                # What the slices hold, leads added since the job was made
+                # included: its progress then ends at its total.
+                RescoreJob.objects.filter(pk=job.pk).update(
+                    total=Lead.objects.filter(pk__lte=bounds["high"]).count()
+                )
                 RescoreSlice.objects.bulk_create(
                     RescoreSlice(
                         job=job,

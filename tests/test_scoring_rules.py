@@ -437,6 +437,25 @@ def test_a_job_is_cut_into_slices_that_together_score_every_lead(settings):
     assert set(Lead.objects.values_list("fit_score", flat=True)) == {17}
 
 
+@pytest.mark.django_db
+def test_a_job_counts_the_leads_added_before_its_first_run_in_its_total():
+    from scoring.rulesets import rescore_job_run
+
+    lead_ingest(data=LeadData(email="x1@vinatech.vn"))
+    draft = stricter_draft()
+    RuleSet.objects.filter(status="active").update(status="archived")
+    RuleSet.objects.filter(pk=draft.pk).update(status="active")
+    job = RescoreJob.objects.create(
+        rule_set=draft, reason="test", total=Lead.objects.count()
+    )
+    for n in (2, 3):
+        lead_ingest(data=LeadData(email=f"x{n}@vinatech.vn"))
+
+    job = rescore_job_run(job_id=job.pk)
+
+    assert (job.status, job.done, job.total) == (JobStatus.DONE, 3, 3)
+
+
 def interrupted_job(draft: RuleSet, *, heartbeat: datetime) -> RescoreJob:
     """A job whose worker died in its only slice, after the first lead."""
     job = RescoreJob.objects.create(
