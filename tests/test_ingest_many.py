@@ -728,3 +728,19 @@ def test_concurrent_batches_sharing_a_new_person_make_one_lead():
     assert race.interactions.count() == 2
     assert race.level_changes.count() == 1
     assert Lead.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batches_sharing_new_people_in_another_order_make_one_lead_each():
+    people = [f"p{n:03}@example.vn" for n in range(500)]
+    batches = [
+        [post(n, email=email) for n, email in enumerate(people)],
+        [post(500 + n, email=email) for n, email in enumerate(reversed(people))],
+    ]
+
+    results, errors = ingest_concurrently(batches)
+
+    assert errors == []
+    assert Lead.objects.count() == 500
+    assert Interaction.objects.count() == 1000
+    assert sum(r.created for batch in results for r in batch) == 500
