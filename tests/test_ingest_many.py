@@ -568,6 +568,17 @@ def test_a_drained_event_form_post_takes_a_seat_and_a_consent_post_is_recorded(
     assert Lead.objects.get(email="an@example.vn").email_consent is None
 
 
+def test_a_failed_post_requeued_at_once_is_taken_by_the_next_drain(web_form):
+    failed = submit(web_form, {"email": "nope"})
+    capture.submission_drain()
+
+    capture.submission_requeue(submission_ids=[failed.pk])
+
+    assert capture.submission_drain() == 1
+    failed.refresh_from_db()
+    assert (failed.status, failed.attempts) == (SubmissionStatus.FAILED, 1)
+
+
 # Rate limits, counted when a worker first takes a post ----------------------
 
 
@@ -655,6 +666,25 @@ def test_a_post_released_from_the_spam_log_is_not_counted_again(
     assert honeypot.status == SubmissionStatus.PROCESSED
     assert honeypot.lead.email == "real@example.vn"
     assert ip_count(address, now) == 2
+
+
+@pytest.mark.redis
+def test_a_rate_limited_post_released_from_the_spam_log_is_processed(
+    web_form, limited, user
+):
+    address, now = limited(), timezone.now()
+    posts = burst(web_form, address, 3, at=now)
+    capture.submission_drain()
+    kept = Submission.objects.get(pk__in=[p.pk for p in posts], status="spam")
+
+    capture.submission_release(submission_id=kept.pk, by=user)
+    capture.submission_drain()
+
+    kept.refresh_from_db()
+    assert kept.status == SubmissionStatus.PROCESSED
+    assert kept.spam_reason == SpamReason.RATE_LIMIT
+    assert Lead.objects.count() == 3
+    assert ip_count(address, now) == 3
 
 
 def test_with_the_limiter_unreachable_every_post_is_processed(web_form, settings):
