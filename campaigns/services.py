@@ -677,7 +677,14 @@ def submission_requeue(*, submission_ids: Iterable[int]) -> int:
         )
         Submission.objects.filter(
             pk__in=pending, status=SubmissionStatus.FAILED
-        ).update(status=SubmissionStatus.PENDING, attempts=0, error="")
+        ).update(
+            status=SubmissionStatus.PENDING,
+            attempts=0,
+            error="",
+            # The lease of the claim that failed it would make the drain this
+            # wakes skip it until the lease ran out.
+            leased_until=None,
+        )
         # After commit, so the task finds them pending.
         transaction.on_commit(lambda: _enqueue_many(pending))
 
@@ -826,7 +833,12 @@ def submission_release(*, submission_id: int, by) -> Submission:
             submission.consent_version = submission.form.consent_version
         submission.status = SubmissionStatus.PENDING
         submission.released_by = by
-        submission.save(update_fields=["status", "released_by", "consent_version"])
+        # A post kept as spam over a rate limit still holds the lease of the
+        # claim that kept it: the drain this release wakes would skip it.
+        submission.leased_until = None
+        submission.save(
+            update_fields=["status", "released_by", "consent_version", "leased_until"]
+        )
         transaction.on_commit(lambda: _enqueue_processing(submission.pk))
 
     logger.info("Submission %s released from the spam log", submission.pk)

@@ -394,7 +394,15 @@ def _create_first_sights(
 ) -> dict[int, BatchIngestResult]:
     """Create the leads of first sights, with their interactions, stated
     BANT and history, in one statement a table."""
-    fresh = _first_sights(cleaned)
+    # Concurrent batches holding some of the same new people insert them in
+    # one order (by identity), so one waits for the other instead of each
+    # waiting on a row the other inserted first: a deadlock. Rows whose
+    # emails and phones pair up differently in two batches can still cross;
+    # the drain then processes that batch's posts one by one.
+    fresh = sorted(
+        _first_sights(cleaned),
+        key=lambda index: [getattr(cleaned[index][0], a) for a in IDENTITIES],
+    )
     if not fresh:
         return {}
 
