@@ -291,7 +291,9 @@ def parse_timeline(raw: str, received: date) -> date | None:
     text = raw.strip()
     if not text:
         return None
-    if text.isdigit():
+    # isdecimal, not isdigit: "²" is a digit that int() refuses, and the
+    # ValueError would sink the post and its whole batch.
+    if text.isdecimal():
         return received + timedelta(days=min(int(text), 3650))
     try:
         return date.fromisoformat(text)
