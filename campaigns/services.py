@@ -291,7 +291,9 @@ def parse_timeline(raw: str, received: date) -> date | None:
     text = raw.strip()
     if not text:
         return None
-    if text.isdigit():
+    # isdecimal, not isdigit: "²" is a digit that int() refuses, and the
+    # ValueError would sink the post and its whole batch.
+    if text.isdecimal():
         return received + timedelta(days=min(int(text), 3650))
     try:
         return date.fromisoformat(text)
@@ -477,8 +479,10 @@ def _claim_attempt(submission_id: int) -> bool:
             )
             logger.error("Submission %s failed %s times", submission.pk, MAX_ATTEMPTS)
         submission.save(update_fields=["attempts", "status", "error"])
-        if submission.attempts == 1 and _keep_rate_limited(
-            [(submission.pk, *(getattr(submission, f) for f in _LIMIT_FIELDS))]
+        if _first_claim(submission.attempts - 1, submission.leased_until) and (
+            _keep_rate_limited(
+                [(submission.pk, *(getattr(submission, f) for f in _LIMIT_FIELDS))]
+            )
         ):
             return False
 
@@ -572,7 +576,7 @@ def _claim_batch(size: int) -> list[tuple[int, int]]:
             .filter(status=SubmissionStatus.PENDING)
             .exclude(leased_until__gt=now)
             .order_by("received_at")
-            .values_list("pk", "attempts", *_LIMIT_FIELDS)[:size]
+            .values_list("pk", "attempts", "leased_until", *_LIMIT_FIELDS)[:size]
         )
         if not held:
             return []
@@ -580,7 +584,7 @@ def _claim_batch(size: int) -> list[tuple[int, int]]:
             attempts=F("attempts") + 1, leased_until=now + DRAIN_LEASE
         )
 
-        claimed = [(pk, attempts + 1) for pk, attempts, *_rest in held]
+        claimed = [(pk, attempts + 1) for pk, attempts, _leased, *_rest in held]
         exhausted = [pk for pk, attempts in claimed if attempts > MAX_ATTEMPTS]
         if exhausted:
             logger.error("Submissions %s failed %s times", exhausted, MAX_ATTEMPTS)
@@ -591,13 +595,25 @@ def _claim_batch(size: int) -> list[tuple[int, int]]:
                 ),
             )
         limited = _keep_rate_limited(
-            [(pk, *rest) for pk, attempts, *rest in held if attempts == 0]
+            [
+                (pk, *rest)
+                for pk, attempts, leased, *rest in held
+                if _first_claim(attempts, leased)
+            ]
         )
         return [
             (pk, attempts)
             for pk, attempts in claimed
             if attempts <= MAX_ATTEMPTS and pk not in limited
         ]
+
+
+def _first_claim(attempts_before: int, leased_until: datetime | None) -> bool:
+    """Whether a worker takes this post for the first time, so its rate
+    limits are counted: no attempt yet, and never leased. Sending a post
+    back to processing starts its attempts afresh but leaves a lease (see
+    `_end_leases`), so it is not counted twice."""
+    return attempts_before == 0 and leased_until is None
 
 
 # What a first attempt's rate limits are counted by.
@@ -675,21 +691,34 @@ def submission_requeue(*, submission_ids: Iterable[int]) -> int:
             .order_by("pk")
             .values_list("pk", flat=True)
         )
+        # A failed one was taken by a worker, so its rate limits were
+        # counted: it keeps a lease (ended now) that says so (_first_claim).
+        now = timezone.now()
         Submission.objects.filter(
             pk__in=pending, status=SubmissionStatus.FAILED
         ).update(
-            status=SubmissionStatus.PENDING,
-            attempts=0,
-            error="",
-            # The lease of the claim that failed it would make the drain this
-            # wakes skip it until the lease ran out.
-            leased_until=None,
+            status=SubmissionStatus.PENDING, attempts=0, error="", leased_until=now
         )
+        _end_leases(pending, now)
         # After commit, so the task finds them pending.
         transaction.on_commit(lambda: _enqueue_many(pending))
 
     logger.info("Re-queued %s of %s submissions", len(pending), len(ids))
     return len(pending)
+
+
+def _end_leases(submission_ids: Sequence[int], now: datetime) -> None:
+    """End the leases of submissions sent back to processing.
+
+    The claim that failed them, gave up on them or found them over a rate
+    limit leased them for DRAIN_LEASE; the drain their wake-up starts would
+    skip them until then, and nothing looks again when it ends. A lease
+    ended now, not cleared, still says a worker took them once: their rate
+    limits were counted then, and are not counted again.
+    """
+    Submission.objects.filter(pk__in=submission_ids, leased_until__gt=now).update(
+        leased_until=now
+    )
 
 
 def _enqueue_many(submission_ids: list[int]) -> None:
@@ -833,12 +862,8 @@ def submission_release(*, submission_id: int, by) -> Submission:
             submission.consent_version = submission.form.consent_version
         submission.status = SubmissionStatus.PENDING
         submission.released_by = by
-        # A post kept as spam over a rate limit still holds the lease of the
-        # claim that kept it: the drain this release wakes would skip it.
-        submission.leased_until = None
-        submission.save(
-            update_fields=["status", "released_by", "consent_version", "leased_until"]
-        )
+        submission.save(update_fields=["status", "released_by", "consent_version"])
+        _end_leases([submission.pk], timezone.now())
         transaction.on_commit(lambda: _enqueue_processing(submission.pk))
 
     logger.info("Submission %s released from the spam log", submission.pk)

@@ -1,5 +1,6 @@
 """Publishing tasks without letting a broker outage fail the caller."""
 
+import contextlib
 import logging
 import time
 from functools import lru_cache
@@ -86,7 +87,14 @@ def wake(task: Task, *, key: str, ttl: int = 30) -> bool:
         logger.warning("Broker unavailable, %s left for the sweeper", task.name)
         return False
     if held is None:
-        return enqueue(task)
+        if enqueue(task):
+            return True
+        # Nothing was sent: a "queued" key left behind would quiet every
+        # poster for `ttl` seconds on the word of a task that does not
+        # exist. Take it back, unless a drain has held it meanwhile.
+        with contextlib.suppress(redis.RedisError):
+            _unqueue_script(conf.broker_url)(keys=[name], args=[_QUEUED])
+        return False
 
     holder, remaining_ms = held
     if holder == _DRAINING and remaining_ms > 0:
@@ -127,6 +135,16 @@ def _redis(conf) -> "redis.Redis | None":
 @lru_cache(maxsize=4)
 def _wake_script(url: str):
     return _client(url).register_script(_WAKE)
+
+
+_UNQUEUE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+"""
+
+
+@lru_cache(maxsize=4)
+def _unqueue_script(url: str):
+    return _client(url).register_script(_UNQUEUE)
 
 
 @lru_cache(maxsize=4)
