@@ -71,7 +71,7 @@ def lead_export_csv(*, leads: QuerySet[Lead], out: TextIO) -> int:
         writer.writerow(row)
         count += 1
 
-    logger.info("Exported %s leads", count)
+    logger.info("Leads exported: %s", count)
     return count
 
 

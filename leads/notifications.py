@@ -101,7 +101,9 @@ def _send_email(notification: Notification) -> bool:
         body = _("%(what)s: %(lead)s\n\nOpen the lead: %(url)s") % {
             "what": notification.get_kind_display(),
             "lead": lead.display_name,
-            "url": reverse("leads:detail", args=[lead.pk]),
+            # Read in a mail client: the link must name this site.
+            "url": settings.LEADCRM["PUBLIC_URL"].rstrip("/")
+            + reverse("leads:detail", args=[lead.pk]),
         }
     try:
         send_mail(subject, body, None, [user.email])

@@ -3,6 +3,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
@@ -64,6 +65,8 @@ def test_a_lead_scored_to_mql_is_assigned_and_its_rep_notified_after_commit(
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["an@example.vn"]
     assert "Trần Thị Mai" in mail.outbox[0].subject
+    public = settings.LEADCRM["PUBLIC_URL"].rstrip("/")
+    assert f"{public}/leads/{lead.pk}/" in mail.outbox[0].body
 
 
 @pytest.mark.django_db
