@@ -516,23 +516,34 @@ def test_a_slice_another_worker_is_running_is_left_alone():
     assert job.slices.get().status == JobStatus.RUNNING
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_failing_slice_fails_the_job_and_stops_the_others(settings, monkeypatch):
+def five_leads_whose_second_batch_raises(
+    settings, monkeypatch, error: Exception
+) -> list[list[int]]:
+    """Five leads in slices of two, and a rescore whose second batch raises
+    `error`; returns the batches it was given."""
     from scoring import rulesets
 
     settings.LEADCRM = {**settings.LEADCRM, "RESCORE_SLICE_SPAN": 2}
     for n in range(5):
         lead_ingest(data=LeadData(email=f"x{n}@vinatech.vn"))
     calls = []
+    real_batch = rulesets.rescore_batch
 
-    def breaks_on_the_second_batch(ids, **kwargs):
+    def raises_on_the_second_batch(ids, **kwargs):
         calls.append(ids)
         if len(calls) == 2:
-            raise RuntimeError("disk full")
+            raise error
         return real_batch(ids, **kwargs)
 
-    real_batch = rulesets.rescore_batch
-    monkeypatch.setattr(rulesets, "rescore_batch", breaks_on_the_second_batch)
+    monkeypatch.setattr(rulesets, "rescore_batch", raises_on_the_second_batch)
+    return calls
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_slice_fails_the_job_and_stops_the_others(settings, monkeypatch):
+    calls = five_leads_whose_second_batch_raises(
+        settings, monkeypatch, RuntimeError("disk full")
+    )
 
     job = rule_set_activate(rule_set=stricter_draft())
 
@@ -556,19 +567,11 @@ def test_a_database_error_hands_the_slice_back_and_its_retry_finishes_the_job(
 
     from scoring import rulesets
 
-    settings.LEADCRM = {**settings.LEADCRM, "RESCORE_SLICE_SPAN": 2}
-    for n in range(5):
-        lead_ingest(data=LeadData(email=f"x{n}@vinatech.vn"))
-    calls = []
-
-    def connection_lost_once(ids, **kwargs):
-        calls.append(ids)
-        if len(calls) == 2:
-            raise OperationalError("server closed the connection unexpectedly")
-        return real_batch(ids, **kwargs)
-
-    real_batch = rulesets.rescore_batch
-    monkeypatch.setattr(rulesets, "rescore_batch", connection_lost_once)
+    five_leads_whose_second_batch_raises(
+        settings,
+        monkeypatch,
+        OperationalError("server closed the connection unexpectedly"),
+    )
     draft = stricter_draft()
 
     job = rule_set_activate(rule_set=draft)
