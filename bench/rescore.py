@@ -29,7 +29,7 @@ from pathlib import Path
 import psycopg2
 
 from loadgen import CAPTURE, Job, KindResult, run_job
-from measure import http_stats
+from measure import drain_wait, http_stats, submission_high_water
 from stack import (
     ROOT,
     StackConfig,
@@ -244,6 +244,8 @@ def measure(args, config: StackConfig, env: dict, port: int, worker_pid: int) ->
     idle = capture_load(port, args.rate, args.idle_seconds)
     result["capture_idle"] = stats(idle)
 
+    # Posts from here on are processed while the job runs, or wait for it.
+    before_job = submission_high_water(config.database_url)
     started = time.monotonic()
     job_id = int(run_python(CHANGE_RULES, env).strip().splitlines()[-1])
     during = KindResult()
@@ -267,6 +269,14 @@ def measure(args, config: StackConfig, env: dict, port: int, worker_pid: int) ->
         "worker_peak_rss_mib": round(peak_rss / 1024, 1),
     }
     result["capture_during"] = stats(during)
+    drained = drain_wait(config.database_url, after_id=before_job, timeout=60)
+    result["post_to_level_during"] = {
+        "submissions": drained.submissions,
+        "scored": drained.scored,
+        "p50_ms": round(drained.post_to_level_p50_ms),
+        "p95_ms": round(drained.post_to_level_p95_ms),
+        "max_ms": round(drained.post_to_level_max_ms),
+    }
     result["one_lead"] = json.loads(
         run_python(ONE_LEAD.format(n=args.one_lead_samples), env).splitlines()[-1]
     )
@@ -394,6 +404,12 @@ def print_report(report: dict) -> None:
         f" ({during['requests']} requests, {during['errors']} errors)"
     )
     print(f"Capture p95 during / idle: {ratio:.2f}")
+    to_level = report["post_to_level_during"]
+    print(
+        f"Post to level, posts during the rescore: p50 {to_level['p50_ms']} ms,"
+        f" p95 {to_level['p95_ms']} ms, max {to_level['max_ms']} ms"
+        f" ({to_level['scored']:,} of {to_level['submissions']:,} scored)"
+    )
     print(
         f"One-lead recompute: median {one['median_ms']:.2f} ms,"
         f" p95 {one['p95_ms']:.2f} ms"
