@@ -267,7 +267,8 @@ LEADCRM = {
     ),
     # Lead ids in one task of a bulk rescore: a million leads make twenty
     # tasks, which the workers share.
-    "RESCORE_SLICE_SPAN": env.int("LEADCRM_RESCORE_SLICE_SPAN", default=50_000),
+    "RESCORE_SLICE_SPAN": env.int("LEADCRM_RESCORE_SLICE_SPAN", default=10_000),
+    "RESCORE_PARALLEL": env.int("LEADCRM_RESCORE_PARALLEL", default=2),
     # Bearer token of the bounce endpoint; blank turns the endpoint off.
     "BOUNCE_TOKEN": env.str("LEADCRM_BOUNCE_TOKEN", default=""),
     # The sales hand-off SLA, counted in business hours (leads/sla.py).

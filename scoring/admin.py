@@ -104,7 +104,14 @@ class RuleSetAdmin(admin.ModelAdmin):
 
 class RescoreSliceInline(admin.TabularInline):
     model = RescoreSlice
-    fields = ("first_id", "last_id", "done_through", "status", "heartbeat_at")
+    fields = (
+        "first_id",
+        "last_id",
+        "done_through",
+        "status",
+        "published_at",
+        "heartbeat_at",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False

@@ -477,6 +477,9 @@ class RescoreSlice(models.Model):
         max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED
     )
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # When its task was sent: a job keeps only a few slices queued or
+    # running (RESCORE_PARALLEL), and each slice that ends sends the next.
+    published_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("rescore slice")

@@ -241,12 +241,15 @@ def _enqueue_job(job_id: int) -> None:
 
 
 def rescore_job_run(*, job_id: int) -> RescoreJob:
-    """Split the job into slices of lead ids and queue a task for each.
+    """Split the job into slices of lead ids and send the first few.
 
-    Workers take the slices in parallel; each saves its progress with every
-    batch, so a slice whose worker died resumes where it stopped. A job for
-    rules no longer active stops: the newer version's job rescores
-    everything anyway.
+    The job keeps RESCORE_PARALLEL slices queued or running, and each slice
+    that ends sends the next, so workers take slices in parallel while a
+    task published meanwhile (a post's drain, a one-lead recompute) waits
+    behind one slice at most, not behind the rest of the job. Each slice
+    saves its progress with every batch, so a slice whose worker died
+    resumes where it stopped. A job for rules no longer active stops: the
+    newer version's job rescores everything anyway.
     """
     job = _claim(job_id)
     if job is None:
@@ -255,10 +258,54 @@ def rescore_job_run(*, job_id: int) -> RescoreJob:
     pending = _slices_of(job)
     if not pending:
         _finish_if_complete(job.pk)
-    for piece in pending:
-        _enqueue_slice(piece.pk)
+    for slice_id in _resend(pending):
+        _enqueue_slice(slice_id)
+    in_flight = sum(_was_sent(piece) for piece in pending)
+    _send_next(job.pk, count=_parallel(len(pending)) - in_flight)
     job.refresh_from_db()
     return job
+
+
+def _was_sent(piece: RescoreSlice) -> bool:
+    return piece.published_at is not None or piece.status == JobStatus.RUNNING
+
+
+def _resend(pending: Sequence[RescoreSlice]) -> list[int]:
+    """Slices sent before that no worker visibly runs. The job runs again
+    only when it looks abandoned, so their tasks may be lost; a duplicate
+    finds its slice taken and does nothing."""
+    return [piece.pk for piece in pending if _was_sent(piece) and _claimable(piece)]
+
+
+def _parallel(pending: int) -> int:
+    from .tasks import run_rescore_slice
+
+    if run_rescore_slice.app.conf.task_always_eager:
+        # Each task runs inside the call that sends it: send them all here
+        # rather than nest each slice inside the one before.
+        return pending
+    return settings.LEADCRM["RESCORE_PARALLEL"]
+
+
+def _send_next(job_id: int, *, count: int = 1) -> None:
+    """Send the job's next `count` slices never sent. A slice whose task
+    could not be published is marked unsent again, so the next slice that
+    ends sends it."""
+    if count <= 0:
+        return
+    with transaction.atomic():
+        ids = list(
+            RescoreSlice.objects.select_for_update(skip_locked=True)
+            .filter(job_id=job_id, status=JobStatus.QUEUED, published_at=None)
+            .order_by("first_id")
+            .values_list("pk", flat=True)[:count]
+        )
+        RescoreSlice.objects.filter(pk__in=ids).update(published_at=timezone.now())
+    for slice_id in ids:
+        if not _enqueue_slice(slice_id):
+            RescoreSlice.objects.filter(pk=slice_id, status=JobStatus.QUEUED).update(
+                published_at=None
+            )
 
 
 def _slices_of(job: RescoreJob) -> list[RescoreSlice]:
@@ -287,10 +334,10 @@ def _slices_of(job: RescoreJob) -> list[RescoreSlice]:
         return list(job.slices.exclude(status=JobStatus.DONE))
 
 
-def _enqueue_slice(slice_id: int) -> None:
+def _enqueue_slice(slice_id: int) -> bool:
     from .tasks import run_rescore_slice
 
-    enqueue(run_rescore_slice, slice_id)
+    return enqueue(run_rescore_slice, slice_id)
 
 
 def rescore_slice_run(*, slice_id: int, batch_size: int = 2000) -> None:
@@ -302,11 +349,13 @@ def rescore_slice_run(*, slice_id: int, batch_size: int = 2000) -> None:
 
     job = piece.job
     rules = rules_for_version(job.rule_set_id)
+    stopped = False
     try:
         last = piece.done_through
         while last < piece.last_id:
             if not _still_wanted(job):
                 logger.info("Rescore job %s stopped: rules replaced", job.pk)
+                stopped = True
                 break
             ids = list(
                 Lead.objects.filter(pk__gt=last, pk__lte=piece.last_id)
@@ -334,6 +383,8 @@ def rescore_slice_run(*, slice_id: int, batch_size: int = 2000) -> None:
 
     RescoreSlice.objects.filter(pk=piece.pk).update(status=JobStatus.DONE)
     _finish_if_complete(job.pk)
+    if not stopped:
+        _send_next(job.pk)
 
 
 def _release_slice(slice_id: int) -> None:

@@ -516,6 +516,123 @@ def test_a_slice_another_worker_is_running_is_left_alone():
     assert job.slices.get().status == JobStatus.RUNNING
 
 
+def draft_in_force(emails: int) -> RuleSet:
+    """`emails` leads, and a stricter draft made the active version without
+    starting its job."""
+    for n in range(emails):
+        lead_ingest(data=LeadData(email=f"x{n}@vinatech.vn"))
+    draft = stricter_draft()
+    RuleSet.objects.filter(status="active").update(status="archived")
+    RuleSet.objects.filter(pk=draft.pk).update(status="active")
+    return draft
+
+
+@pytest.fixture
+def sent_slices(monkeypatch, settings):
+    """Slice tasks as a broker would take them: recorded, not run; a test
+    runs each as a worker would. Returns the ids sent, in order."""
+    from scoring import rulesets
+    from scoring.tasks import run_rescore_slice
+
+    settings.LEADCRM = {
+        **settings.LEADCRM,
+        "RESCORE_SLICE_SPAN": 2,
+        "RESCORE_PARALLEL": 2,
+    }
+    sent: list[int] = []
+
+    def send(slice_id: int) -> bool:
+        sent.append(slice_id)
+        return True
+
+    monkeypatch.setattr(rulesets, "_enqueue_slice", send)
+    monkeypatch.setattr(run_rescore_slice.app.conf, "task_always_eager", False)
+    return sent
+
+
+@pytest.mark.django_db
+def test_a_job_keeps_a_few_slices_in_flight_and_each_that_ends_sends_the_next(
+    sent_slices,
+):
+    from scoring.rulesets import rescore_job_run, rescore_slice_run
+
+    draft = draft_in_force(emails=7)
+    job = RescoreJob.objects.create(rule_set=draft, reason="test", total=7)
+
+    rescore_job_run(job_id=job.pk)
+
+    slices = list(job.slices.order_by("first_id").values_list("pk", flat=True))
+    assert len(slices) == 4
+    assert sent_slices == slices[:2]
+    # A worker takes the oldest task; what it sends goes behind the rest.
+    done = 0
+    while done < len(sent_slices):
+        rescore_slice_run(slice_id=sent_slices[done])
+        done += 1
+        assert len(sent_slices) - done <= 2
+    assert sent_slices == slices
+    job.refresh_from_db()
+    assert (job.status, job.done) == (JobStatus.DONE, 7)
+    assert set(Lead.objects.values_list("score_version", flat=True)) == {draft.pk}
+
+
+@pytest.mark.django_db
+def test_a_slice_whose_task_was_not_sent_goes_with_the_next_slice_to_end(
+    sent_slices, monkeypatch
+):
+    from scoring import rulesets
+    from scoring.rulesets import rescore_job_run, rescore_slice_run
+
+    draft = draft_in_force(emails=7)
+    job = RescoreJob.objects.create(rule_set=draft, reason="test", total=7)
+    rescore_job_run(job_id=job.pk)
+    first, second, third, fourth = job.slices.order_by("first_id")
+    sent = rulesets._enqueue_slice
+    monkeypatch.setattr(rulesets, "_enqueue_slice", lambda slice_id: False)
+
+    rescore_slice_run(slice_id=first.pk)  # the broker is away
+
+    third.refresh_from_db()
+    assert third.published_at is None
+    monkeypatch.setattr(rulesets, "_enqueue_slice", sent)
+    rescore_slice_run(slice_id=second.pk)
+    assert sent_slices == [first.pk, second.pk, third.pk]
+    rescore_slice_run(slice_id=third.pk)
+    rescore_slice_run(slice_id=fourth.pk)
+    job.refresh_from_db()
+    assert (job.status, job.done) == (JobStatus.DONE, 7)
+
+
+@pytest.mark.django_db
+def test_an_abandoned_job_sends_again_the_slices_no_worker_runs(sent_slices):
+    from scoring.rulesets import rescore_job_run
+
+    draft = draft_in_force(emails=1)
+    long_ago = timezone.now() - timedelta(minutes=10)
+    job = RescoreJob.objects.create(
+        rule_set=draft,
+        reason="test",
+        status=JobStatus.RUNNING,
+        heartbeat_at=long_ago,
+    )
+
+    def piece(first: int, status: str, **fields):
+        return job.slices.create(
+            first_id=first, last_id=first, done_through=first - 1, status=status,
+            **fields,
+        )  # fmt: skip
+
+    piece(1, JobStatus.DONE, published_at=long_ago)
+    lost = piece(2, JobStatus.QUEUED, published_at=long_ago)
+    dead = piece(3, JobStatus.RUNNING, published_at=long_ago, heartbeat_at=long_ago)
+    piece(4, JobStatus.QUEUED)
+
+    rescore_job_run(job_id=job.pk)
+
+    # Two in flight already: the job sends those again, and no new one.
+    assert sent_slices == [lost.pk, dead.pk]
+
+
 def five_leads_whose_second_batch_raises(
     settings, monkeypatch, error: Exception
 ) -> list[list[int]]:
