@@ -546,7 +546,7 @@ def sent_slices(monkeypatch, settings):
         return True
 
     monkeypatch.setattr(rulesets, "_enqueue_slice", send)
-    monkeypatch.setattr(run_rescore_slice.app.conf, "task_always_eager", False)
+    monkeypatch.setitem(run_rescore_slice.app.conf, "task_always_eager", False)
     return sent
 
 
@@ -676,13 +676,13 @@ def test_a_failing_slice_fails_the_job_and_stops_the_others(settings, monkeypatc
     ]
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_a_database_error_hands_the_slice_back_and_its_retry_finishes_the_job(
-    settings, monkeypatch
+    settings, monkeypatch, sent_slices
 ):
     from django.db import OperationalError
 
-    from scoring import rulesets
+    from scoring.rulesets import rescore_job_run, rescore_slice_run
 
     five_leads_whose_second_batch_raises(
         settings,
@@ -690,8 +690,16 @@ def test_a_database_error_hands_the_slice_back_and_its_retry_finishes_the_job(
         OperationalError("server closed the connection unexpectedly"),
     )
     draft = stricter_draft()
+    RuleSet.objects.filter(status="active").update(status="archived")
+    RuleSet.objects.filter(pk=draft.pk).update(status="active")
+    job = RescoreJob.objects.create(rule_set=draft, reason="test", total=5)
+    rescore_job_run(job_id=job.pk)
+    first, second, third = job.slices.order_by("first_id")
 
-    job = rule_set_activate(rule_set=draft)
+    rescore_slice_run(slice_id=first.pk)
+    with pytest.raises(OperationalError):
+        rescore_slice_run(slice_id=second.pk)
+    rescore_slice_run(slice_id=third.pk)
 
     job.refresh_from_db()
     assert (job.status, job.error) == (JobStatus.RUNNING, "")
@@ -701,12 +709,13 @@ def test_a_database_error_hands_the_slice_back_and_its_retry_finishes_the_job(
         "done",
     ]
 
-    # What the task's retry does on a worker (eager mode leaves it).
-    rulesets.rescore_slice_run(slice_id=job.slices.get(status="queued").pk)
+    # What the task's retry does on a worker.
+    rescore_slice_run(slice_id=second.pk)
 
     job.refresh_from_db()
     assert (job.status, job.done) == (JobStatus.DONE, 5)
     assert set(Lead.objects.values_list("score_version", flat=True)) == {draft.pk}
+    assert sent_slices == [first.pk, second.pk, third.pk]
 
 
 @pytest.mark.django_db
