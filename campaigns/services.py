@@ -75,6 +75,10 @@ DRAIN_BATCH = 200
 DRAIN_LEASE = timedelta(seconds=120)
 DRAIN_LINGER = 0.1
 DRAIN_MAX_BATCHES = 50
+# A drain whose batches are smaller than this lets its hold run out and
+# stops: at a trickle of posts it would otherwise keep a worker process,
+# asleep between batches of two, from every other task.
+DRAIN_BUSY = 20
 WAKE_KEY = "submissions"
 
 
@@ -501,16 +505,18 @@ def submission_drain(*, batch_size: int | None = None) -> int:
     While posts keep coming, a drain that found less than a full batch
     waits DRAIN_LINGER before the next: a batch's queries cost the same for
     ten posts as for two hundred. The drain holds the wake-up as it starts
-    and after each batch (leadcrm.queue.wake_hold), so posts meanwhile
-    publish no task of their own and mostly skip the broker; it stops only
-    after a look that found nothing and began once its last hold ran out,
-    so every post that relied on the hold is seen. After DRAIN_MAX_BATCHES
-    it hands over to a new task, so a long burst never holds one worker
-    process for ever.
+    and after each batch of at least DRAIN_BUSY posts
+    (leadcrm.queue.wake_hold), so posts meanwhile publish no task of their
+    own and mostly skip the broker. It stops after a look that began once
+    its last hold ran out and found fewer than DRAIN_BUSY posts, so every
+    post that relied on the hold is seen, and a later post wakes a new
+    drain. After DRAIN_MAX_BATCHES it hands over to a new task, so a long
+    burst never holds one worker process for ever.
     """
     from .tasks import drain_submissions
 
     size = batch_size or DRAIN_BATCH
+    busy = min(DRAIN_BUSY, size)
     done = 0
     held_until = wake_hold(drain_submissions, key=WAKE_KEY)
     batches = 0
@@ -523,10 +529,13 @@ def submission_drain(*, batch_size: int | None = None) -> int:
             time.sleep(DRAIN_LINGER)
             continue
 
-        held_until = wake_hold(drain_submissions, key=WAKE_KEY)
+        if len(batch) >= busy:
+            held_until = wake_hold(drain_submissions, key=WAKE_KEY)
         _process_claimed(batch)
         done += len(batch)
         batches += 1
+        if len(batch) < busy and hold_over:
+            return done
         if len(batch) < size:
             time.sleep(DRAIN_LINGER)
     enqueue(drain_submissions)

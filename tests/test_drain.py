@@ -183,6 +183,51 @@ def test_a_drain_looks_again_after_its_hold_runs_out_before_it_stops(
     assert Submission.objects.filter(status=SubmissionStatus.PROCESSED).count() == 2
 
 
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_at_a_trickle_of_posts_a_drain_lets_its_hold_run_out_and_stops(
+    web_form, monkeypatch
+):
+    monkeypatch.setattr(queue, "HOLD_SECONDS", 0.3)
+    monkeypatch.setattr(capture, "DRAIN_LINGER", 0.05)
+    stop = threading.Event()
+
+    def trickle():
+        # Twenty posts a second, for as long as the test wants them.
+        try:
+            n = 0
+            while not stop.is_set() and n < 100:
+                pending(web_form, f"trickle{n}@congty.vn")
+                n += 1
+                time.sleep(0.05)
+        finally:
+            connection.close()
+
+    name = f"test-trickle-{uuid.uuid4().hex[:8]}"
+    poster = threading.Thread(target=trickle)
+    try:
+        with publishing_to(services.redis_url(), name):
+            poster.start()
+            time.sleep(0.1)
+            started = time.monotonic()
+            drained = capture.submission_drain()
+            took = time.monotonic() - started
+            time.sleep(0.2)
+            assert poster.is_alive()
+    finally:
+        stop.set()
+        poster.join()
+        redis.Redis.from_url(services.redis_url()).delete(
+            name, f"leadcrm:wake:{name}:submissions"
+        )
+
+    # It gave its worker back while posts still came, a new drain's work.
+    assert took < 1.5
+    assert drained >= 2
+    processed = Submission.objects.filter(status=SubmissionStatus.PROCESSED).count()
+    assert processed == drained < Submission.objects.count()
+
+
 def drains_published(broker: redis.Redis, queue_name: str) -> int:
     """Drain tasks waiting on the queue (processing also publishes others)."""
     messages = [json.loads(raw) for raw in broker.lrange(queue_name, 0, -1)]
