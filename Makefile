@@ -33,7 +33,7 @@ format: $(STAMP)
 # A real worker needs a broker: CELERY_BROKER_URL=redis://127.0.0.1:6379/0
 worker: $(STAMP)
 	@test -n "$$CELERY_BROKER_URL" || { echo "Set CELERY_BROKER_URL first."; exit 2; }
-	$(BIN)/celery -A leadcrm worker -B -l info
+	$(BIN)/celery -A leadcrm worker -B -l info --concurrency=3
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

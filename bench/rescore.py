@@ -158,8 +158,9 @@ def main() -> int:
         web_workers=2,
         web_worker_class="gthread",
         web_threads=4,
-        # Celery's own default on this machine: one process per core.
-        worker_concurrency=2,
+        # As docker-compose runs it: one process per core for the job's
+        # slices (LEADCRM_RESCORE_PARALLEL, 2), and one for posts meanwhile.
+        worker_concurrency=3,
         log_level="WARNING",
     )
     env = app_env(config)
