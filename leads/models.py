@@ -213,6 +213,7 @@ class Lead(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     last_touch_campaign = models.ForeignKey(
         "campaigns.Campaign",
@@ -221,6 +222,7 @@ class Lead(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     first_touch_utm = models.JSONField(_("first-touch UTM"), default=dict, blank=True)
     last_touch_utm = models.JSONField(_("last-touch UTM"), default=dict, blank=True)
@@ -261,6 +263,7 @@ class Lead(models.Model):
         null=True,
         blank=True,
         related_name="owned_leads",
+        db_index=False,
     )
     team = models.ForeignKey(
         Team,
@@ -269,6 +272,7 @@ class Lead(models.Model):
         null=True,
         blank=True,
         related_name="leads",
+        db_index=False,
     )
     mql_at = models.DateTimeField(_("became MQL"), null=True, blank=True)
     assigned_at = models.DateTimeField(_("assigned"), null=True, blank=True)
@@ -339,6 +343,25 @@ class Lead(models.Model):
                     "last_touch_campaign",
                 ],
                 name="lead_mql_speed",
+            ),
+            # Most leads have no owner or team, and some no campaign: their
+            # foreign keys are indexed only where set, so a rescore's
+            # update of a million leads writes no entry for a NULL.
+            models.Index(
+                fields=["owner"], condition=Q(owner__isnull=False), name="lead_owner"
+            ),
+            models.Index(
+                fields=["team"], condition=Q(team__isnull=False), name="lead_team"
+            ),
+            models.Index(
+                fields=["first_touch_campaign"],
+                condition=Q(first_touch_campaign__isnull=False),
+                name="lead_first_touch",
+            ),
+            models.Index(
+                fields=["last_touch_campaign"],
+                condition=Q(last_touch_campaign__isnull=False),
+                name="lead_last_touch",
             ),
             models.Index(fields=["updated_at"], name="lead_updated"),
             models.Index(fields=["scored_at"], name="lead_scored"),
