@@ -522,21 +522,24 @@ def submission_drain(*, batch_size: int | None = None) -> int:
     batches = 0
     while batches < DRAIN_MAX_BATCHES:
         hold_over = time.monotonic() > held_until
-        batch = _claim_batch(size)
-        if not batch:
+        # Posts kept as spam or given up count as taken: the look found
+        # them, and more may wait behind.
+        taken, batch = _claim_batch(size)
+        if not taken:
             if hold_over:
                 return done
             time.sleep(DRAIN_LINGER)
             continue
 
-        if len(batch) >= busy:
+        if taken >= busy:
             held_until = wake_hold(drain_submissions, key=WAKE_KEY)
-        _process_claimed(batch)
+        if batch:
+            _process_claimed(batch)
         done += len(batch)
         batches += 1
-        if len(batch) < busy and hold_over:
+        if taken < busy and hold_over:
             return done
-        if len(batch) < size:
+        if taken < size:
             time.sleep(DRAIN_LINGER)
     enqueue(drain_submissions)
     return done
@@ -572,11 +575,19 @@ def _index_scan_only() -> None:
             cursor.execute("SET LOCAL enable_bitmapscan TO off")
 
 
-def _claim_batch(size: int) -> list[tuple[int, int]]:
+class Claim(NamedTuple):
+    """What one look at the pending submissions took: how many rows, and
+    which of them to process (id, attempts), oldest first."""
+
+    taken: int
+    to_process: list[tuple[int, int]]
+
+
+def _claim_batch(size: int) -> Claim:
     """Take up to `size` pending submissions nobody holds, counting an
     attempt for each; those out of attempts are marked failed, and those
-    over a rate limit on their first attempt are kept as spam, instead.
-    Returns (id, attempts) pairs, oldest first."""
+    over a rate limit on their first attempt are kept as spam, instead of
+    being processed."""
     now = timezone.now()
     with transaction.atomic():
         _index_scan_only()
@@ -588,7 +599,7 @@ def _claim_batch(size: int) -> list[tuple[int, int]]:
             .values_list("pk", "attempts", "leased_until", *_LIMIT_FIELDS)[:size]
         )
         if not held:
-            return []
+            return Claim(0, [])
         Submission.objects.filter(pk__in=[row[0] for row in held]).update(
             attempts=F("attempts") + 1, leased_until=now + DRAIN_LEASE
         )
@@ -610,11 +621,14 @@ def _claim_batch(size: int) -> list[tuple[int, int]]:
                 if _first_claim(attempts, leased)
             ]
         )
-        return [
-            (pk, attempts)
-            for pk, attempts in claimed
-            if attempts <= MAX_ATTEMPTS and pk not in limited
-        ]
+        return Claim(
+            len(held),
+            [
+                (pk, attempts)
+                for pk, attempts in claimed
+                if attempts <= MAX_ATTEMPTS and pk not in limited
+            ],
+        )
 
 
 def _first_claim(attempts_before: int, leased_until: datetime | None) -> bool:

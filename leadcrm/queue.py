@@ -67,9 +67,7 @@ def wake(task: Task, *, key: str, ttl: int = 30) -> bool:
     publishing; a set one means a task will look at the table after this
     row was committed: one queued, or one draining (see `wake_hold`). A
     draining task's hold also says how long it promises to look again, and
-    until then this process does not ask the broker at all. A queued task
-    promises as much as its first hold will: a look HOLD_SECONDS after it
-    starts, so later than HOLD_SECONDS after the key was read. A queued key
+    until then this process does not ask the broker at all. A queued key
     expires after `ttl` seconds, so a task lost with its broker message
     holds no wake-up for long. Returns False when nothing could be
     published; the caller's sweeper covers that.
@@ -103,10 +101,6 @@ def wake(task: Task, *, key: str, ttl: int = 30) -> bool:
         # The promise is counted from before the question: it ran out no
         # later than that in the broker's time.
         _held_until[name] = asked + remaining_ms / 1000 - _HOLD_MARGIN
-    elif holder == _QUEUED:
-        # The queued task has not started: when it does, its first hold
-        # promises a look at least HOLD_SECONDS from now.
-        _held_until[name] = asked + HOLD_SECONDS - _HOLD_MARGIN
     return True
 
 

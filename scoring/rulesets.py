@@ -382,6 +382,10 @@ def rescore_slice_run(*, slice_id: int, batch_size: int = 2000) -> None:
         raise
 
     RescoreSlice.objects.filter(pk=piece.pk).update(status=JobStatus.DONE)
+    if stopped:
+        # Nobody would send the slices not begun: they end here with it,
+        # and the newer rules' own job scores their leads.
+        job.slices.filter(status=JobStatus.QUEUED).update(status=JobStatus.DONE)
     _finish_if_complete(job.pk)
     if not stopped:
         _send_next(job.pk)

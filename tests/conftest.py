@@ -160,3 +160,26 @@ def make_user(django_user_model):
         return django_user_model.objects.get(pk=user.pk)
 
     return make
+
+
+@pytest.fixture
+def sent_slices(monkeypatch, settings):
+    """Slice tasks as a broker would take them: recorded, not run; a test
+    runs each as a worker would. Returns the ids sent, in order."""
+    from scoring import rulesets
+    from scoring.tasks import run_rescore_slice
+
+    settings.LEADCRM = {
+        **settings.LEADCRM,
+        "RESCORE_SLICE_SPAN": 2,
+        "RESCORE_PARALLEL": 2,
+    }
+    sent: list[int] = []
+
+    def send(slice_id: int) -> bool:
+        sent.append(slice_id)
+        return True
+
+    monkeypatch.setattr(rulesets, "_enqueue_slice", send)
+    monkeypatch.setitem(run_rescore_slice.app.conf, "task_always_eager", False)
+    return sent

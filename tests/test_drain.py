@@ -1,6 +1,5 @@
 """A worker drains pending submissions in batches: leases, failures, wake-ups."""
 
-import json
 import threading
 import time
 import uuid
@@ -226,58 +225,6 @@ def test_at_a_trickle_of_posts_a_drain_lets_its_hold_run_out_and_stops(
     assert drained >= 2
     processed = Submission.objects.filter(status=SubmissionStatus.PROCESSED).count()
     assert processed == drained < Submission.objects.count()
-
-
-def drains_published(broker: redis.Redis, queue_name: str) -> int:
-    """Drain tasks waiting on the queue (processing also publishes others)."""
-    messages = [json.loads(raw) for raw in broker.lrange(queue_name, 0, -1)]
-    return sum(m["headers"]["task"] == drain_submissions.name for m in messages)
-
-
-@pytest.mark.redis
-@pytest.mark.django_db(transaction=True)
-def test_a_poster_that_read_a_queued_wake_up_is_quiet_for_a_hold_and_still_seen(
-    web_form, monkeypatch
-):
-    monkeypatch.setattr(queue, "HOLD_SECONDS", 1.0)
-    monkeypatch.setattr(queue, "_held_until", {})
-    monkeypatch.setattr(capture, "DRAIN_LINGER", 0.05)
-    name = f"test-queued-{uuid.uuid4().hex[:8]}"
-    key = f"leadcrm:wake:{name}:submissions"
-    broker = redis.Redis.from_url(services.redis_url())
-    drained: list[int] = []
-
-    def drain():
-        try:
-            drained.append(capture.submission_drain())
-        finally:
-            connection.close()
-
-    try:
-        with publishing_to(services.redis_url(), name):
-            # Another poster queued a drain; this process reads that once.
-            broker.set(key, "queued")
-            assert wake(drain_submissions, key="submissions")
-            asked = time.monotonic()
-            # The queued drain starts at once and finds nothing yet.
-            worker = threading.Thread(target=drain)
-            worker.start()
-            time.sleep(0.7)
-            broker.delete(key)
-            pending(web_form, "late@congty.vn")
-            assert time.monotonic() - asked < 0.95
-            assert wake(drain_submissions, key="submissions")
-            worker.join()
-            assert drains_published(broker, name) == 0
-
-            time.sleep(0.3)
-            assert wake(drain_submissions, key="submissions")
-            assert drains_published(broker, name) == 1
-    finally:
-        broker.delete(name, key)
-
-    assert drained == [1]
-    assert Submission.objects.get().status == SubmissionStatus.PROCESSED
 
 
 @pytest.mark.redis

@@ -527,29 +527,6 @@ def draft_in_force(emails: int) -> RuleSet:
     return draft
 
 
-@pytest.fixture
-def sent_slices(monkeypatch, settings):
-    """Slice tasks as a broker would take them: recorded, not run; a test
-    runs each as a worker would. Returns the ids sent, in order."""
-    from scoring import rulesets
-    from scoring.tasks import run_rescore_slice
-
-    settings.LEADCRM = {
-        **settings.LEADCRM,
-        "RESCORE_SLICE_SPAN": 2,
-        "RESCORE_PARALLEL": 2,
-    }
-    sent: list[int] = []
-
-    def send(slice_id: int) -> bool:
-        sent.append(slice_id)
-        return True
-
-    monkeypatch.setattr(rulesets, "_enqueue_slice", send)
-    monkeypatch.setitem(run_rescore_slice.app.conf, "task_always_eager", False)
-    return sent
-
-
 @pytest.mark.django_db
 def test_a_job_keeps_a_few_slices_in_flight_and_each_that_ends_sends_the_next(
     sent_slices,
