@@ -216,12 +216,24 @@ class SkippedRow:
 
 
 @dataclass
+class RowWarning:
+    """A row imported without one of its values, and why."""
+
+    row: int
+    reason: str
+
+
+@dataclass
 class ImportReport:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
     skipped: int = 0
     skipped_rows: list[SkippedRow] = field(default_factory=list)
+    # Rows imported with an email or phone that failed validation: the
+    # value is kept in the lead's custom data, not as its identity.
+    warned: int = 0
+    warned_rows: list[RowWarning] = field(default_factory=list)
     rescored: int = 0
     dry_run: bool = False
     # Leads created or changed, in file order, for the rescore at the end.
@@ -245,6 +257,11 @@ class ImportReport:
         self.skipped += 1
         if len(self.skipped_rows) < MAX_REPORTED_SKIPS:
             self.skipped_rows.append(SkippedRow(row=row, reason=reason))
+
+    def warn(self, row: int, reason: str) -> None:
+        self.warned += 1
+        if len(self.warned_rows) < MAX_REPORTED_SKIPS:
+            self.warned_rows.append(RowWarning(row=row, reason=reason))
 
 
 # The mapping file
@@ -773,6 +790,7 @@ def _import_batch(
                 )
             else:
                 report.count(result)
+                _warn_dropped_identity(report, line, data)
 
         if report.dry_run:
             transaction.set_rollback(True)
@@ -781,6 +799,20 @@ def _import_batch(
 def _skip(report: ImportReport, line: int, reason: str) -> None:
     logger.info("Import row %s skipped: %s", line, reason)
     report.skip(line, reason)
+
+
+def _warn_dropped_identity(report: ImportReport, line: int, data: LeadData) -> None:
+    """An invalid email or phone does not sink a row that has another
+    identity, but the person importing should know it was set aside."""
+    if not (data.email or data.phone):
+        return
+    _email, _phone, errors = identity_errors(email=data.email, phone=data.phone)
+    for name, messages in errors.items():
+        report.warn(
+            line,
+            _("%(field)s not imported (%(error)s); kept as %(custom)s")
+            % {"field": name, "error": " ".join(messages), "custom": f"invalid_{name}"},
+        )
 
 
 def _validation_reason(exc: ValidationError) -> str:

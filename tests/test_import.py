@@ -298,8 +298,46 @@ def test_the_command_prints_a_summary_with_each_skipped_row(tmp_path):
     assert lines[0] == (
         "Row 3 skipped: email: Enter an email address or a phone number."
     )
-    assert "2 rows in" in lines[1]
-    assert "1 created, 0 updated, 0 unchanged, 1 skipped; 1 leads rescored." in lines[1]
+    assert lines[1].startswith("Rows read: 2 in ")
+    assert lines[1].endswith(
+        "Created 1, updated 0, unchanged 0, skipped 1, "
+        "with a value not imported 0. Leads rescored: 1."
+    )
+
+
+def test_an_invalid_email_beside_a_valid_phone_is_imported_with_a_warning(tmp_path):
+    path = write_csv(
+        tmp_path,
+        [HEADER, "not-an-email,0912 345 678,An,,,,,,,,", "binh@example.com,,,,,,,,,,"],
+    )
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(json.dumps(MAPPING), encoding="utf-8")
+    out = StringIO()
+
+    call_command("import_leads", str(path), "--mapping", str(mapping), stdout=out)
+
+    lead = Lead.objects.get(phone="+84912345678")
+    assert lead.email == ""
+    assert lead.custom["invalid_email"] == "not-an-email"
+    lines = out.getvalue().splitlines()
+    assert lines[0] == (
+        "Row 2: email not imported (Enter a valid email address.); "
+        "kept as invalid_email"
+    )
+    assert "Created 2," in lines[1]
+    assert "with a value not imported 1." in lines[1]
+
+
+def test_an_external_id_row_reports_its_invalid_phone(tmp_path):
+    mapping = {**MAPPING, "external_id": "Name"}
+    path = write_csv(tmp_path, [HEADER, ",12,P-1,,,,,,,,"])
+
+    report = run_import(path, mapping)
+
+    assert (report.created, report.skipped, report.warned) == (1, 0, 1)
+    assert report.warned_rows[0].row == 2
+    assert report.warned_rows[0].reason.startswith("phone not imported (")
+    assert Lead.objects.get(external_id="P-1").custom["invalid_phone"] == "12"
 
 
 def test_the_command_fails_on_a_bad_mapping_file(tmp_path):

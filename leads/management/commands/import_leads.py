@@ -82,11 +82,24 @@ class Command(BaseCommand):
                 _("... and %(count)s more skipped rows (see the log).")
                 % {"count": unlisted}
             )
+        for warning in report.warned_rows:
+            self.stdout.write(
+                self.style.WARNING(
+                    _("Row %(row)s: %(reason)s")
+                    % {"row": warning.row, "reason": warning.reason}
+                )
+            )
+        unlisted = report.warned - len(report.warned_rows)
+        if unlisted:
+            self.stdout.write(
+                _("... and %(count)s more rows with a value not imported.")
+                % {"count": unlisted}
+            )
 
         summary = _(
-            "%(rows)s rows in %(seconds).1f s: %(created)s created, "
-            "%(updated)s updated, %(unchanged)s unchanged, %(skipped)s skipped; "
-            "%(rescored)s leads rescored."
+            "Rows read: %(rows)s in %(seconds).1f s. Created %(created)s, "
+            "updated %(updated)s, unchanged %(unchanged)s, skipped %(skipped)s, "
+            "with a value not imported %(warned)s. Leads rescored: %(rescored)s."
         ) % {
             "rows": report.rows,
             "seconds": seconds,
@@ -94,6 +107,7 @@ class Command(BaseCommand):
             "updated": report.updated,
             "unchanged": report.unchanged,
             "skipped": report.skipped,
+            "warned": report.warned,
             "rescored": report.rescored,
         }
         if report.dry_run:
