@@ -35,11 +35,18 @@ REFRESH_REQUESTED = "dashboard:refresh-requested"
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """Marketers start on their dashboard, sales reps in their MQL inbox,
-    everyone else on the leads."""
-    if request.user.groups.filter(name=MARKETER).exists():
+    """Marketers start on their dashboard, sales managers on their team's
+    board, sales reps in their MQL inbox, everyone else (administrators
+    included) on the leads."""
+    user = request.user
+    if user.groups.filter(name=MARKETER).exists():
         return redirect("dashboard:index")
-    if request.user.has_perm("leads.work_inbox"):
+    # A superuser holds every permission but works no inbox of their own.
+    if user.is_superuser:
+        return redirect("leads:list")
+    if user.has_perm("leads.assign_lead"):
+        return redirect("sales:team")
+    if user.has_perm("leads.work_inbox"):
         return redirect("sales:inbox")
     return redirect("leads:list")
 

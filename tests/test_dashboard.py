@@ -302,6 +302,18 @@ def test_home_is_the_dashboard_for_marketers_only(client, marketer, make_user):
     assert client.get("/").url == reverse("leads:list")
 
 
+def test_home_is_the_team_board_for_managers_and_the_leads_for_admins(
+    client, make_user, django_user_model
+):
+    client.force_login(make_user("boss", role="Sales manager"))
+    assert client.get("/").url == reverse("sales:team")
+
+    client.force_login(
+        django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    )
+    assert client.get("/").url == reverse("leads:list")
+
+
 def test_campaign_results_first_and_last_touch(client, marketer, funnel_leads):
     a = funnel_leads[0].first_touch_campaign
     client.force_login(marketer)
