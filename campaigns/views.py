@@ -1,5 +1,6 @@
 import json
 import logging
+from collections import Counter
 
 from django.conf import settings
 from django.http import (
@@ -18,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from leads.services import UTM_KEYS
 
-from .models import WebForm
+from .models import LEAD_FIELDS, WebForm
 from .selectors import active_form
 from .services import (
     ConsentLinkInvalid,
@@ -55,10 +56,35 @@ def _error(request, form, status: int, errors: dict) -> HttpResponse:
         response = render(
             request,
             "campaigns/capture_error.html",
-            {"form": form, "errors": errors},
+            {"form": form, "errors": _error_lines(form, errors)},
             status=status,
         )
     return _cors(response, form, origin)
+
+
+def _error_lines(form, errors: dict) -> list[tuple[str, str]]:
+    """(field label, message) for a person: a message given for several
+    fields ("an email or a phone") shows once and names none of them."""
+    labels = {field.name: field.label() for field in form.fields.all()}
+    counts = Counter(message for messages in errors.values() for message in messages)
+    lines = []
+    seen = set()
+    for name, messages in errors.items():
+        for message in messages:
+            if message in seen:
+                continue
+            seen.add(message)
+            shared = counts[message] > 1
+            lines.append(("" if shared else _label(name, labels), message))
+    return lines
+
+
+def _label(name: str, labels: dict[str, str]) -> str:
+    if name in labels:
+        return labels[name]
+    if name in LEAD_FIELDS:
+        return str(LEAD_FIELDS[name][1])
+    return ""
 
 
 def client_ip(request: HttpRequest) -> str | None:

@@ -77,8 +77,19 @@ def test_a_browser_post_without_contact_details_gets_a_readable_400(client, web_
     response = client.post("/f/ebook/", {"full_name": "An"})
 
     assert response.status_code == 400
-    assert b"email" in response.content.lower()
+    page = response.content.decode()
+    assert page.count("Enter an email address or a phone number.") == 1
     assert Submission.objects.count() == 0
+
+
+def test_a_browser_post_with_a_bad_phone_names_the_field_once(client, web_form):
+    response = client.post("/f/ebook/", {"full_name": "An", "phone": "12"})
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "<strong>Phone</strong>: Enter a valid phone number." in page
+    assert "<strong>Email</strong>: Enter an email address or a phone number." in page
+    assert page.count("Enter an email address or a phone number.") == 1
 
 
 def test_a_filled_honeypot_is_answered_as_usual_and_kept_as_spam(client, web_form):
