@@ -190,3 +190,36 @@ def test_the_thanks_page_reads_in_vietnamese(client, demo_web_form):
 
     assert "Cảm ơn bạn!" in page
     assert "Thank you" not in page
+
+
+@pytest.mark.django_db
+def test_a_vnd_amount_is_grouped_the_vietnamese_way(client, make_user):
+    client.force_login(make_user("analyst", perms=["scoring.change_ruleset"]))
+
+    english = client.get(reverse("scoring:overview")).content.decode()
+    vietnamese = client.get(reverse("scoring:overview"), **VI).content.decode()
+
+    assert "50,000,000 VND" in english
+    assert "50.000.000 VND" in vietnamese
+
+
+def test_rates_and_hours_are_rounded_not_cut():
+    from dashboard.templatetags.dashboard_tags import hours, percent
+
+    assert percent(21 / 45) == "46.7 %"
+    assert hours(1.96) == "2.0 h"
+    with translation.override("vi"):
+        assert percent(21 / 45) == "46,7 %"
+
+
+@pytest.mark.django_db
+def test_a_lead_scored_a_moment_ago_says_so_in_either_language(client, user, make_lead):
+    lead = make_lead(email="an@example.com", score=True)
+    client.force_login(user)
+
+    english = client.get(lead.get_absolute_url()).content.decode()
+    vietnamese = client.get(lead.get_absolute_url(), **VI).content.decode()
+
+    assert "0 minutes ago" not in english
+    assert re.search(r"(now|seconds? ago)", english)
+    assert "0 phút" not in vietnamese

@@ -10,7 +10,7 @@ def percent(rate: float | None) -> str:
     """A rate as a percentage with one decimal, or a dash when undefined."""
     if rate is None:
         return "–"
-    return f"{number_format(rate * 100, 1)} %"
+    return f"{_rounded(rate * 100, 1)} %"
 
 
 @register.filter
@@ -19,7 +19,12 @@ def hours(value: float | None) -> str:
     if value is None:
         return "–"
     if value < 1:
-        return _("%(minutes)s min") % {"minutes": number_format(value * 60, 0)}
+        return _("%(minutes)s min") % {"minutes": _rounded(value * 60, 0)}
     if value < 48:
-        return _("%(hours)s h") % {"hours": number_format(value, 1)}
-    return _("%(days)s days") % {"days": number_format(value / 24, 1)}
+        return _("%(hours)s h") % {"hours": _rounded(value, 1)}
+    return _("%(days)s days") % {"days": _rounded(value / 24, 1)}
+
+
+def _rounded(value: float, places: int) -> str:
+    # number_format cuts the digits past `places` off: 46.67 would read 46.6.
+    return number_format(round(value, places), places)

@@ -37,9 +37,19 @@ class Command(BaseCommand):
         for level in ("iql", "mql", "sql"):
             rate = preview.conversion_rate(level)
             counts = preview.by_level.get(level, {})
+            converted = (
+                _("converted %(rate).1f %%") % {"rate": rate * 100}
+                if rate is not None
+                else _("no known outcomes")
+            )
             self.stdout.write(
-                f"  {level.upper()}: {counts.get('leads', 0)} leads, "
-                + (f"{rate:.1%} converted" if rate is not None else "no outcomes")
+                "  "
+                + _("%(level)s: leads %(n)s, %(converted)s")
+                % {
+                    "level": level.upper(),
+                    "n": counts.get("leads", 0),
+                    "converted": converted,
+                }
             )
         if preview.auc is not None:
             self.stdout.write(
