@@ -6,7 +6,12 @@ from django.core.management import CommandError, call_command
 from django.db.models import Max
 from django.utils import timezone
 
-from campaigns.demo import ASSIGNED_MQLS, GENERATED_LEADS, SAMPLE_FILE
+from campaigns.demo import (
+    ASSIGNED_MQLS,
+    GENERATED_LEADS,
+    SALES_REP_CAPACITY,
+    SAMPLE_FILE,
+)
 from campaigns.models import Campaign, Event, WebForm
 from leads import selectors
 from leads.models import (
@@ -203,3 +208,24 @@ def test_seeding_is_refused_when_debug_is_off(no_sample, settings):
 
     seed("--force")
     assert Lead.objects.count() == GENERATED_LEADS
+
+
+def test_running_the_periodic_jobs_once_hands_the_waiting_mqls_to_the_team(no_sample):
+    seed()
+    waiting = Lead.objects.filter(level="mql", owner__isnull=True).count()
+    assert waiting > 0
+    out = StringIO()
+
+    call_command("run_periodic_jobs", "handoff-sweep", stdout=out)
+
+    # Every waiting MQL now has the team: an owner while reps have room,
+    # else a place in the team's pool for the manager's board.
+    assert not Lead.objects.filter(level="mql", team__isnull=True).exists()
+    owned = Lead.objects.filter(level="mql", owner__isnull=False).count()
+    assert owned == min(ASSIGNED_MQLS + waiting, 2 * SALES_REP_CAPACITY)
+    assert "handoff-sweep: {'assigned': " in out.getvalue()
+
+
+def test_an_unknown_periodic_job_is_refused_by_name():
+    with pytest.raises(CommandError, match="Unknown job: nightly"):
+        call_command("run_periodic_jobs", "nightly")
