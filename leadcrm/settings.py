@@ -159,8 +159,9 @@ CELERY_TASK_ALWAYS_EAGER = env.bool(
     "CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL
 )
 # Eager tasks never reach a broker; naming the in-memory one keeps kombu from
-# guessing at a local AMQP server.
-CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://"
+# guessing at a local AMQP server, and naming a host keeps it from warning
+# that none was given each time it connects.
+CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_IGNORE_RESULT = True
@@ -316,9 +317,15 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
+    "filters": {
+        "forbidden_without_traceback": {
+            "()": "leadcrm.logfilters.ForbiddenWithoutTraceback"
+        },
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        "django.request": {"filters": ["forbidden_without_traceback"]},
     },
 }

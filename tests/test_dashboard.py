@@ -282,6 +282,19 @@ def test_dashboard_rejects_a_period_at_either_end_of_the_calendar(
     assert "Choose dates from" in response.content.decode()
 
 
+def test_a_refused_page_is_logged_in_one_line_without_its_traceback(
+    client, make_user, caplog
+):
+    client.force_login(make_user("rep", role="Sales rep"))
+
+    with caplog.at_level("WARNING", logger="django.request"):
+        assert client.get(reverse("dashboard:index")).status_code == 403
+
+    (record,) = [r for r in caplog.records if r.name == "django.request"]
+    assert record.getMessage() == "Forbidden (Permission denied): /dashboard/"
+    assert record.exc_info is None
+
+
 def test_dashboard_needs_the_permission(client, make_user):
     rep = make_user("rep", role="Sales rep")
     url = reverse("dashboard:index")
