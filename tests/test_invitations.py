@@ -109,3 +109,66 @@ def test_a_failed_send_stops_the_command(monkeypatch):
         _invite()
 
     assert get_user_model().objects.filter(username="lan@example.vn").exists()
+
+
+def test_the_link_opens_a_leadcrm_page_to_choose_a_password(client):
+    _invite()
+
+    page = client.get(_link(mail.outbox[0]), follow=True)
+
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "registration/password_reset_confirm.html" in [
+        t.name for t in page.templates
+    ]
+    assert "<title>Choose your password · LeadCRM</title>" in html
+    assert "Django administration" not in html
+    assert "/admin/" not in html
+    assert 'name="new_password1"' in html and 'name="new_password2"' in html
+    assert "lan@example.vn" in html
+
+
+def test_the_chosen_password_logs_the_user_in(client):
+    _invite()
+    form = client.get(_link(mail.outbox[0]), follow=True)
+
+    done = client.post(
+        form.redirect_chain[-1][0],
+        {
+            "new_password1": "mưa-rơi-trên-phố-cổ",
+            "new_password2": "mưa-rơi-trên-phố-cổ",
+        },
+        follow=True,
+    )
+
+    html = done.content.decode()
+    assert "Your password is saved" in html
+    assert "Django administration" not in html
+    assert 'href="/login/"' in html
+    logged_in = client.post(
+        "/login/", {"username": "lan@example.vn", "password": "mưa-rơi-trên-phố-cổ"}
+    )
+    assert logged_in.status_code == 302
+    assert client.session["_auth_user_id"] == str(
+        get_user_model().objects.get(username="lan@example.vn").pk
+    )
+
+
+def test_a_used_link_says_so_on_a_leadcrm_page(client):
+    _invite()
+    link = _link(mail.outbox[0])
+    form = client.get(link, follow=True)
+    client.post(
+        form.redirect_chain[-1][0],
+        {
+            "new_password1": "mưa-rơi-trên-phố-cổ",
+            "new_password2": "mưa-rơi-trên-phố-cổ",
+        },
+    )
+
+    page = client.get(link, follow=True)
+
+    html = page.content.decode()
+    assert "This link no longer works" in html
+    assert "Django administration" not in html
+    assert 'name="new_password1"' not in html
