@@ -3,14 +3,15 @@ email with a link to choose a password."""
 
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 from django.db import transaction
 
+from leads.invitations import invitation_send
 from leads.models import Team, TeamMember
 
 ROLES = ("Marketer", "Sales rep", "Sales manager")
@@ -26,7 +27,10 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="", help="First and last name.")
         parser.add_argument("--capacity", type=int, default=50)
         parser.add_argument(
-            "--domain", default="127.0.0.1:8000", help="Host in the invite link."
+            "--language",
+            choices=[code for code, _name in settings.LANGUAGES],
+            help="Language of the email; by default the active one (LANGUAGE_CODE "
+            "when run from manage.py).",
         )
         parser.add_argument("--no-email", action="store_true")
 
@@ -41,11 +45,21 @@ class Command(BaseCommand):
 
         user = self._invite(email, options)
 
-        if not options["no_email"]:
-            form = PasswordResetForm({"email": email})
-            form.is_valid()
-            form.save(domain_override=options["domain"], use_https=False)
+        if not options["no_email"] and not self._send(user, options["language"]):
+            self.stderr.write(
+                f"No invitation email was sent: user {user.pk} is inactive "
+                "or has no valid email address."
+            )
         self.stdout.write(self.style.SUCCESS(f"Invited user {user.pk} ({email})."))
+
+    def _send(self, user, language: str | None) -> bool:
+        try:
+            return invitation_send(user=user, language=language)
+        except OSError as exc:
+            raise CommandError(
+                f"User {user.pk} is set up, but the invitation email could not "
+                "be sent. Run the command again to send it."
+            ) from exc
 
     @transaction.atomic
     def _invite(self, email: str, options):
