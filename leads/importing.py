@@ -807,12 +807,18 @@ def _warn_dropped_identity(report: ImportReport, line: int, data: LeadData) -> N
     if not (data.email or data.phone):
         return
     _email, _phone, errors = identity_errors(email=data.email, phone=data.phone)
-    for name, messages in errors.items():
-        report.warn(
-            line,
+    if not errors:
+        return
+    # One warning a row, however many of its values were set aside: the
+    # summary counts rows, beside the rows read, created and skipped.
+    report.warn(
+        line,
+        "; ".join(
             _("%(field)s not imported (%(error)s); kept as %(custom)s")
-            % {"field": name, "error": " ".join(messages), "custom": f"invalid_{name}"},
-        )
+            % {"field": name, "error": " ".join(messages), "custom": f"invalid_{name}"}
+            for name, messages in errors.items()
+        ),
+    )
 
 
 def _validation_reason(exc: ValidationError) -> str:

@@ -1,0 +1,55 @@
+"""A tester's attacks on the day's changes: the import's warnings, the
+capture error page, the periodic jobs command."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from leads.importing import lead_import_csv, mapping_parse
+from leads.models import Lead
+
+pytestmark = pytest.mark.django_db
+
+IMPORT_MAPPING = {
+    "source_system": "fair-2026",
+    "external_id": "Id",
+    "fields": {"email": "Email", "phone": "Phone"},
+}
+
+
+def _import(tmp_path, lines, **kwargs):
+    path = tmp_path / "leads.csv"
+    path.write_text("\n".join(["Email,Phone,Id", *lines]) + "\n", encoding="utf-8")
+    return lead_import_csv(path=path, mapping=mapping_parse(IMPORT_MAPPING), **kwargs)
+
+
+# Import: "with a value not imported" counts rows
+
+
+def test_a_row_with_both_values_set_aside_counts_as_one_row(tmp_path):
+    report = _import(tmp_path, ["not-an-email,12,P-1"])
+
+    lead = Lead.objects.get(external_id="P-1")
+    assert lead.custom == {"invalid_email": "not-an-email", "invalid_phone": "12"}
+    # One row read, one row with values not imported: not two.
+    assert (report.rows, report.created, report.warned) == (1, 1, 1)
+    (warning,) = report.warned_rows
+    assert warning.row == 2
+    assert "email not imported (Enter a valid email address.)" in warning.reason
+    assert "phone not imported (Enter a valid phone number.)" in warning.reason
+
+
+def test_the_summary_never_counts_more_warned_rows_than_rows_read(tmp_path):
+    path = tmp_path / "leads.csv"
+    path.write_text("Email,Phone,Id\nbad,12,P-1\n", encoding="utf-8")
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(json.dumps(IMPORT_MAPPING), encoding="utf-8")
+    out = StringIO()
+
+    call_command("import_leads", str(path), "--mapping", str(mapping), stdout=out)
+
+    summary = out.getvalue().splitlines()[-1]
+    assert summary.startswith("Rows read: 1 in ")
+    assert "with a value not imported 1." in summary
