@@ -1,6 +1,5 @@
 import json
 import logging
-from collections import Counter
 
 from django.conf import settings
 from django.http import (
@@ -63,20 +62,18 @@ def _error(request, form, status: int, errors: dict) -> HttpResponse:
 
 
 def _error_lines(form, errors: dict) -> list[tuple[str, str]]:
-    """(field label, message) for a person: a message given for several
-    fields ("an email or a phone") shows once and names none of them."""
+    """(field labels, message) for a person: a message given for several
+    fields ("an email or a phone", "This field is required.") shows once,
+    naming each of them."""
     labels = {field.name: field.label() for field in form.fields.all()}
-    counts = Counter(message for messages in errors.values() for message in messages)
-    lines = []
-    seen = set()
+    fields_of: dict[str, list[str]] = {}
     for name, messages in errors.items():
         for message in messages:
-            if message in seen:
-                continue
-            seen.add(message)
-            shared = counts[message] > 1
-            lines.append(("" if shared else _label(name, labels), message))
-    return lines
+            named = fields_of.setdefault(message, [])
+            label = _label(name, labels)
+            if label and label not in named:
+                named.append(label)
+    return [(", ".join(named), message) for message, named in fields_of.items()]
 
 
 def _label(name: str, labels: dict[str, str]) -> str:

@@ -7,6 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from campaigns.models import FormField
 from leads.importing import lead_import_csv, mapping_parse
 from leads.models import Lead
 
@@ -53,3 +54,69 @@ def test_the_summary_never_counts_more_warned_rows_than_rows_read(tmp_path):
     summary = out.getvalue().splitlines()[-1]
     assert summary.startswith("Rows read: 1 in ")
     assert "with a value not imported 1." in summary
+
+
+# Capture: the error page names each field
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_missing_required_fields_are_each_named_on_the_error_page(client, web_form):
+    FormField.objects.create(
+        form=web_form, name="company", required=True, label_en="Company"
+    )
+    FormField.objects.create(
+        form=web_form, name="licence_plate", required=True, label_en="Licence plate"
+    )
+
+    response = client.post("/f/ebook/", {"email": "an@example.com"})
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    # Both fields are missing: the person must learn which, not just that
+    # "This field is required." once with no field named.
+    assert "<strong>Company, Licence plate</strong>: This field is required." in page
+    assert page.count("This field is required.") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_json_error_contract_is_unchanged_for_missing_required_fields(
+    client, web_form
+):
+    FormField.objects.create(form=web_form, name="company", required=True)
+    FormField.objects.create(form=web_form, name="licence_plate", required=True)
+
+    response = client.post(
+        "/f/ebook/",
+        json.dumps({"email": "an@example.com"}),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "errors": {
+            "company": ["This field is required."],
+            "licence_plate": ["This field is required."],
+        }
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_label_with_markup_is_escaped_and_vietnamese_labels_are_used(
+    client, web_form
+):
+    FormField.objects.create(
+        form=web_form,
+        name="plate",
+        required=True,
+        label_en="<b>Plate</b>",
+        label_vi="Biển số <i>xe</i>",
+    )
+
+    english = client.post("/f/ebook/", {"email": "an@example.com"}).content.decode()
+    vietnamese = client.post(
+        "/f/ebook/", {"email": "an@example.com"}, HTTP_ACCEPT_LANGUAGE="vi"
+    ).content.decode()
+
+    assert "<strong>&lt;b&gt;Plate&lt;/b&gt;</strong>:" in english
+    assert "<b>Plate" not in english
+    assert "<strong>Biển số &lt;i&gt;xe&lt;/i&gt;</strong>:" in vietnamese
