@@ -5,7 +5,8 @@ import json
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from celery import shared_task
+from django.core.management import CommandError, call_command
 
 from campaigns.models import FormField
 from leads.importing import lead_import_csv, mapping_parse
@@ -120,3 +121,59 @@ def test_a_label_with_markup_is_escaped_and_vietnamese_labels_are_used(
     assert "<strong>&lt;b&gt;Plate&lt;/b&gt;</strong>:" in english
     assert "<b>Plate" not in english
     assert "<strong>Biển số &lt;i&gt;xe&lt;/i&gt;</strong>:" in vietnamese
+
+
+# run_periodic_jobs
+
+RAN = []
+
+
+@shared_task
+def failing_job():
+    raise RuntimeError("the job broke")
+
+
+@shared_task
+def recording_job(*args, **kwargs):
+    RAN.append((args, kwargs))
+    return "recorded"
+
+
+def _schedule(settings, **entries):
+    settings.CELERY_BEAT_SCHEDULE = {
+        name: {"schedule": 60.0, **entry} for name, entry in entries.items()
+    }
+    RAN.clear()
+
+
+def test_a_failing_job_does_not_stop_the_others_and_the_command_fails(settings):
+    _schedule(
+        settings,
+        **{
+            "broken": {"task": "tests.test_breaker_today.failing_job"},
+            "after": {"task": "tests.test_breaker_today.recording_job"},
+        },
+    )
+    out, err = StringIO(), StringIO()
+
+    with pytest.raises(CommandError, match="broken"):
+        call_command("run_periodic_jobs", stdout=out, stderr=err)
+
+    assert RAN == [((), {})]
+    assert "broken failed: the job broke" in err.getvalue()
+    assert "after: recorded" in out.getvalue()
+
+
+def test_a_job_gets_the_args_and_kwargs_of_its_schedule_entry(settings):
+    _schedule(
+        settings,
+        job={
+            "task": "tests.test_breaker_today.recording_job",
+            "args": (1,),
+            "kwargs": {"limit": 5},
+        },
+    )
+
+    call_command("run_periodic_jobs", "job", stdout=StringIO())
+
+    assert RAN == [((1,), {"limit": 5})]

@@ -28,13 +28,21 @@ class Command(BaseCommand):
                 % {"names": ", ".join(sorted(unknown)), "known": ", ".join(schedule)}
             )
 
+        failed = []
         for name, entry in schedule.items():
             if options["names"] and name not in options["names"]:
                 continue
             task = import_string(entry["task"])
-            # apply() runs the task here and now, whatever the broker settings.
-            result = task.apply(args=entry.get("args", ()))
+            # apply() runs the task here and now, whatever the broker settings;
+            # throw=False: a failing job (eager tasks propagate by default)
+            # must not keep the jobs after it from running.
+            result = task.apply(
+                args=entry.get("args", ()),
+                kwargs=entry.get("kwargs", {}),
+                throw=False,
+            )
             if result.failed():
+                failed.append(name)
                 self.stderr.write(
                     _("%(name)s failed: %(error)s")
                     % {"name": name, "error": result.result}
@@ -43,3 +51,5 @@ class Command(BaseCommand):
             self.stdout.write(
                 _("%(name)s: %(result)s") % {"name": name, "result": result.result}
             )
+        if failed:
+            raise CommandError(_("Failed: %(names)s.") % {"names": ", ".join(failed)})
