@@ -443,6 +443,48 @@ def test_confirming_budget_need_and_timeline_on_the_lead_page_makes_an_sql(
     assert f"rules v{lead.score_version}" in html
 
 
+def _card(html: str, element_id: str) -> str:
+    return html[html.index(f'id="{element_id}"') :].split("</section>")[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bant_confirmation_by_htmx_refreshes_the_score_and_level_history(
+    client, make_user, make_lead
+):
+    # Transactional: the rescore runs after the confirmation commits, before
+    # the answer is rendered, as it does in the running application.
+    rep = make_user("rep", perms=("leads.view_lead", "leads.change_bant"))
+    client.force_login(rep)
+    lead = _mql_lead(make_lead, owner=rep)
+    soon = timezone.localdate() + timedelta(days=30)
+    plain = client.post(
+        _bant_url(lead, "budget"),
+        {"bant-budget-amount": "120000000", "bant-budget-currency": "VND"},
+    )
+    client.post(_bant_url(lead, "need"), {"bant-need-need": "Replace spreadsheets"})
+
+    answer = client.post(
+        _bant_url(lead, "timeline"),
+        {"bant-timeline-date": soon.isoformat()},
+        headers={"HX-Request": "true"},
+    )
+
+    assert plain.status_code == 302
+    assert plain["Location"] == f"{lead.get_absolute_url()}#bant"
+    lead.refresh_from_db()
+    assert lead.level == "sql"
+    html = answer.content.decode()
+    assert answer.status_code == 200
+    assert html.lstrip().startswith("<section")  # the BANT card, swapped in
+    score = _card(html, "score")
+    assert 'hx-swap-oob="true"' in score
+    assert f"Why {lead.score}" in score
+    assert "Timeline" in score  # the new BANT line of the breakdown
+    history = _card(html, "level-history")
+    assert 'hx-swap-oob="true"' in history
+    assert 'title="sql_bant_confirmed"' in history
+
+
 @pytest.mark.django_db
 def test_the_bant_card_shows_what_is_unknown_stated_and_confirmed(
     rep_client, rep, make_lead, admin_user
