@@ -28,7 +28,7 @@ from .models import (
     TeamMember,
 )
 from .normalize import normalize_email, normalize_phone
-from .selectors import lead_search
+from .selectors import lead_score_lines, lead_search
 from .services import (
     EDITABLE_FIELDS,
     PROFILE_FIELDS,
@@ -38,7 +38,11 @@ from .services import (
     lead_ingest,
     lead_update,
 )
-from .templatetags.leads_tags import score_part_label, score_rule_label
+from .templatetags.leads_tags import (
+    score_detail_label,
+    score_part_label,
+    score_rule_label,
+)
 
 ADD_FIELDS = (*EDITABLE_FIELDS, "email_consent", "known_outcome")
 DERIVED_FIELDS = (
@@ -240,10 +244,10 @@ class LeadAdmin(admin.ModelAdmin):
                 (
                     score_part_label(line.get("part", "")),
                     score_rule_label(line),
-                    line.get("detail", ""),
+                    score_detail_label(line),
                     line.get("points"),
                 )
-                for line in obj.score_breakdown
+                for line in lead_score_lines(lead=obj)
             ),
         )
         return format_html("<table>{}</table>", rows)

@@ -5,6 +5,7 @@ user may not see is never listed, searched or shown.
 """
 
 import re
+from collections.abc import Callable, Mapping
 
 from django.core.exceptions import ValidationError
 from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
@@ -18,6 +19,35 @@ from .normalize import fold_for_search, normalize_phone, storable_text
 _PHONE_LIKE = re.compile(r"^\(?\+?[\d\s().\-]{8,}$")
 
 TIMELINE_LIMIT = 100
+
+# Reads a rule set version's rules as {rule key: code}. Scoring registers
+# it when the apps are ready: `leads` never imports scoring.
+RuleCodes = Callable[[int], Mapping[str, tuple[str, ...]]]
+_rule_codes: RuleCodes | None = None
+
+
+def rule_codes_register(func: RuleCodes) -> None:
+    global _rule_codes
+    _rule_codes = func
+
+
+def lead_score_lines(*, lead: Lead) -> list[dict]:
+    """The lead's score breakdown for a page, each line whose label its rule
+    set wrote given that rule's `code` to be put in the reader's language.
+
+    Lines hold English words (a worker scored them) and a rule key; the rule
+    set version that scored them never changes, so its rules still say what
+    each key meant. Other lines (a marketer's own label, a rule gone) are
+    shown as stored.
+    """
+    lines = lead.score_breakdown or []
+    if not lines or not lead.score_version or _rule_codes is None:
+        return lines
+    codes = _rule_codes(lead.score_version)
+    return [
+        {**line, "code": codes[line["rule"]]} if line.get("rule") in codes else line
+        for line in lines
+    ]
 
 
 def lead_list(*, user) -> LeadQuerySet:

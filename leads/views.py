@@ -121,6 +121,7 @@ def lead_detail_context(request, lead: Lead, **forms) -> dict[str, object]:
     context: dict[str, object] = {
         "timeline": timeline,
         "timeline_total": timeline_total,
+        "score_lines": selectors.lead_score_lines(lead=lead),
         "level_history": selectors.lead_level_history(lead=lead),
         "bant_rows": bant_rows,
         "can_confirm_bant": can_confirm,

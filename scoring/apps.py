@@ -8,9 +8,10 @@ class ScoringConfig(AppConfig):
     verbose_name = _("Scoring")
 
     def ready(self) -> None:
+        from leads.selectors import rule_codes_register
         from leads.signals import lead_changed, leads_changed
 
-        from . import receivers
+        from . import receivers, selectors
 
         lead_changed.connect(receivers.rescore_changed_lead, dispatch_uid="rescore")
         leads_changed.connect(
@@ -21,3 +22,4 @@ class ScoringConfig(AppConfig):
         post_migrate.connect(
             receivers.install_default_rules, sender=self, dispatch_uid="rules"
         )
+        rule_codes_register(selectors.rule_codes_for_version)

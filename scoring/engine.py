@@ -380,6 +380,8 @@ def score_engagement(
 
 
 def _detail(rule: EngagementRule, count: int, fresh: int, points: float) -> str:
+    # Stored in English; the lead page reads this shape back to say it in
+    # its reader's language (leads_tags.score_detail_label): change both.
     text = f"{count} × {rule.points:g}"
     if rule.cap is not None:
         text += f", cap {abs(rule.cap):g}"

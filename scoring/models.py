@@ -312,6 +312,16 @@ class EngagementRule(models.Model):
             text += f": {self.subject}"
         return text
 
+    def code(self) -> tuple[str, ...]:
+        """describe() as codes, ("kind", kind[, subject]), for a page to put
+        in its reader's language; () for a person's label, shown as written.
+        """
+        if self.label:
+            return ()
+        return (
+            ("kind", self.kind, self.subject) if self.subject else ("kind", self.kind)
+        )
+
     def to_engine(self) -> engine.EngagementRule:
         return engine.EngagementRule(
             key=self.key,
@@ -394,12 +404,23 @@ class FitRule(models.Model):
         if self.label:
             return self.label
         condition = FitOperator(self.operator).label
+        return f"{self.field} {condition} {self.values_text()}".strip()
+
+    def values_text(self) -> str:
+        """What the condition compares with, the same in any language."""
         if self.operator == "range":
             bounds = f"{self.low if self.low is not None else '…'}–"
-            bounds += f"{self.high if self.high is not None else '…'}"
-            return f"{self.field} {condition} {bounds}"
-        values = ", ".join(self.value_list())
-        return f"{self.field} {condition} {values}".strip()
+            return bounds + f"{self.high if self.high is not None else '…'}"
+        return ", ".join(self.value_list())
+
+    def code(self) -> tuple[str, ...]:
+        """describe() as codes, ("fit", field, operator[, values]), for a page
+        to put in its reader's language; () for a person's label."""
+        if self.label:
+            return ()
+        values = self.values_text()
+        head = ("fit", self.field, self.operator)
+        return (*head, values) if values else head
 
     def to_engine(self) -> engine.FitRule:
         return engine.FitRule(

@@ -17,6 +17,8 @@ from .models import (
 JOBS_SHOWN = 5
 VERSIONS_SHOWN = 20
 
+_CODES_CACHE: dict[int, dict[str, tuple[str, ...]]] = {}
+
 
 @dataclass(frozen=True)
 class Version:
@@ -77,3 +79,25 @@ def rescore_jobs_latest(*, limit: int = JOBS_SHOWN) -> list[RescoreJob]:
 
 def rescore_jobs_running(jobs: list[RescoreJob]) -> bool:
     return any(job.status in (JobStatus.QUEUED, JobStatus.RUNNING) for job in jobs)
+
+
+def rule_codes_for_version(version: int) -> dict[str, tuple[str, ...]]:
+    """{rule key: code} of a version's rules whose labels the rule set wrote
+    (see EngagementRule.code), for the lead page to say a breakdown's lines
+    in its reader's language. Cached as `rules_for_version` is: a version
+    that scored leads is frozen. A version gone gives no codes."""
+    codes = _CODES_CACHE.get(version)
+    if codes is not None:
+        return codes
+    rule_set = (
+        RuleSet.objects.filter(pk=version)
+        .prefetch_related("engagement_rules", "fit_rules")
+        .first()
+    )
+    if rule_set is None:
+        return {}
+    rules = [*rule_set.engagement_rules.all(), *rule_set.fit_rules.all()]
+    codes = {rule.key: code for rule in rules if (code := rule.code())}
+    if rule_set.status != RuleSetStatus.DRAFT:
+        _CODES_CACHE[version] = codes
+    return codes

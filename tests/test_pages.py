@@ -266,8 +266,9 @@ def test_the_detail_explains_the_score_and_shows_history(
     lines = lead.score_breakdown
     assert sum(line["points"] for line in lines) == lead.score
     assert {line["part"] for line in lines} == {"engagement", "fit", "bant"}
-    for line in lines:
+    for line in response.context["score_lines"]:
         assert escape(score_rule_label(line)) in html
+    assert "Company is filled" in html  # read from its rule, not as stored
     assert "+84912345678" in html
     assert "budget_band" in html and "100-500m" in html
     assert "vn-growth-2026" in html
@@ -359,10 +360,39 @@ def test_the_thanks_page_thanks_without_crm_navigation(client, web_form):
         ({"rule": "bant:budget"}, "Budget"),
         ({"rule": "fit:7"}, "fit:7"),
         ("kind:email_open", "Email opened"),
+        # A label the rule set wrote is read from its code, not as stored.
+        ({"rule": "eng:3", "label": "x", "code": ["kind", "page_visit"]}, "Page visit"),
+        (
+            {"rule": "eng:4", "code": ["kind", "document_download", "giá.pdf"]},
+            "Document download: giá.pdf",
+        ),
+        (
+            {"rule": "fit:5", "code": ["fit", "job_title", "filled"]},
+            "Job title is filled",
+        ),
+        (
+            {"rule": "fit:6", "code": ["fit", "industry", "one_of", "IT, Banking"]},
+            "Industry is one of IT, Banking",
+        ),
+        (
+            {"rule": "fit:8", "code": ["fit", "custom.band", "range", "1.0–…"]},
+            "custom.band is a number in range 1.0–…",
+        ),
+        # An unreadable code falls back to the stored label.
+        ({"rule": "fit:9", "label": "Big", "code": ["fit", "city", "near"]}, "Big"),
     ],
 )
 def test_breakdown_rules_read_as_words(line, words):
     assert score_rule_label(line) == words
+
+
+def test_breakdown_fit_conditions_read_as_the_scoring_rules_say_them():
+    from leads.templatetags.leads_tags import FIT_CONDITIONS
+    from scoring.models import FitOperator
+
+    assert {name: str(words) for name, words in FIT_CONDITIONS.items()} == {
+        operator.value: str(operator.label) for operator in FitOperator
+    }
 
 
 # --- score, BANT and stage actions on the lead page -------------------------
@@ -437,10 +467,53 @@ def test_confirming_budget_need_and_timeline_on_the_lead_page_makes_an_sql(
     assert {fact.status for fact in facts.values()} == {"confirmed"}
     assert {fact.confirmed_by for fact in facts.values()} == {rep}
     html = client.get(lead.get_absolute_url()).content.decode()
-    assert html.count("Confirmed by sales") == 3
+    bant_card = html[html.index('id="bant"') :].split("</section>")[0]
+    assert bant_card.count("Confirmed by sales") == 3
     assert "120,000,000 VND" in html
     assert "Replace spreadsheets" in html
     assert f"rules v{lead.score_version}" in html
+
+
+def _card(html: str, element_id: str) -> str:
+    return html[html.index(f'id="{element_id}"') :].split("</section>")[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bant_confirmation_by_htmx_refreshes_the_score_and_level_history(
+    client, make_user, make_lead
+):
+    # Transactional: the rescore runs after the confirmation commits, before
+    # the answer is rendered, as it does in the running application.
+    rep = make_user("rep", perms=("leads.view_lead", "leads.change_bant"))
+    client.force_login(rep)
+    lead = _mql_lead(make_lead, owner=rep)
+    soon = timezone.localdate() + timedelta(days=30)
+    plain = client.post(
+        _bant_url(lead, "budget"),
+        {"bant-budget-amount": "120000000", "bant-budget-currency": "VND"},
+    )
+    client.post(_bant_url(lead, "need"), {"bant-need-need": "Replace spreadsheets"})
+
+    answer = client.post(
+        _bant_url(lead, "timeline"),
+        {"bant-timeline-date": soon.isoformat()},
+        headers={"HX-Request": "true"},
+    )
+
+    assert plain.status_code == 302
+    assert plain["Location"] == f"{lead.get_absolute_url()}#bant"
+    lead.refresh_from_db()
+    assert lead.level == "sql"
+    html = answer.content.decode()
+    assert answer.status_code == 200
+    assert html.lstrip().startswith("<section")  # the BANT card, swapped in
+    score = _card(html, "score")
+    assert 'hx-swap-oob="true"' in score
+    assert f"Why {lead.score}" in score
+    assert "Timeline" in score  # the new BANT line of the breakdown
+    history = _card(html, "level-history")
+    assert 'hx-swap-oob="true"' in history
+    assert 'title="sql_bant_confirmed"' in history
 
 
 @pytest.mark.django_db

@@ -80,8 +80,13 @@ def test_a_rep_qualifies_an_mql_converts_it_and_finds_it_on_the_pipeline(
             page.click(f"#bant-{criterion}-panel button[type=submit]")
             expect(page.locator("#bant")).to_contain_text(f"{label} confirmed.")
 
-        # htmx swapped the card and, out of band, the level and the offer.
+        # htmx swapped the card and, out of band, the level, the score, the
+        # level history and the offer.
         expect(page.locator("#lead-level")).to_have_text("SQL")
+        expect(page.locator("#score")).to_contain_text("Timeline")
+        expect(page.locator("#level-history")).to_contain_text(
+            "BANT confirmed by sales"
+        )
         page.click("#convert-link")
         page.wait_for_url("**/convert/")
         page.fill("#id_name", "Sao Mai rollout")

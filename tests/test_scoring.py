@@ -265,6 +265,30 @@ def test_labels_with_tabs_quotes_and_backslashes_survive_the_bulk_write(
     assert lead.score == 10
 
 
+def test_a_rule_sets_own_labels_read_as_codes_and_a_persons_do_not():
+    from scoring.models import EngagementRule, FitRule
+
+    def code(rule):
+        return rule.code()
+
+    assert code(EngagementRule(kind="page_visit")) == ("kind", "page_visit")
+    assert code(EngagementRule(kind="document_download", subject="giá.pdf")) == (
+        "kind",
+        "document_download",
+        "giá.pdf",
+    )
+    assert code(EngagementRule(kind="page_visit", label="Pricing")) == ()
+    assert code(FitRule(field="job_title", operator="filled", points=5)) == (
+        "fit",
+        "job_title",
+        "filled",
+    )
+    assert code(
+        FitRule(field="industry", operator="one_of", values="IT\nBanking", points=5)
+    ) == ("fit", "industry", "one_of", "IT, Banking")
+    assert code(FitRule(field="job_title", operator="filled", label="Titled")) == ()
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db
 def test_a_rescore_that_changes_nothing_leaves_the_row_alone():
