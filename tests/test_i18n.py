@@ -224,20 +224,6 @@ def test_a_lead_scored_a_moment_ago_says_so_in_either_language(client, user, mak
     assert "0 minutes ago" not in english
     assert re.search(r"(now|seconds? ago)", english)
     assert "0 phút" not in vietnamese
-# Vietnamese for message ids of the score breakdown whose translation is not
-# merged yet; once it is, the catalogue's own words are used.
-PENDING_VIETNAMESE = {
-    "cap %(points)s": "tối đa %(points)s",
-    "faded from %(points)s": "giảm dần từ %(points)s",
-}
-
-
-@pytest.fixture
-def pending_vietnamese(monkeypatch):
-    catalog = translation.trans_real.translation("vi")._catalog
-    for msgid, msgstr in PENDING_VIETNAMESE.items():
-        if msgid not in catalog:
-            monkeypatch.setitem(catalog._catalogs[0], msgid, msgstr)
 
 
 def _score_card(page: str) -> str:
@@ -250,9 +236,7 @@ def _vi(msgid: str, **values) -> str:
 
 
 @pytest.mark.django_db
-def test_the_score_breakdown_reads_in_vietnamese(
-    client, user, make_lead, pending_vietnamese
-):
+def test_the_score_breakdown_reads_in_vietnamese(client, user, make_lead):
     from django.utils import timezone
 
     now = timezone.now()
@@ -307,7 +291,7 @@ def test_the_score_breakdown_reads_in_vietnamese(
 
 @pytest.mark.django_db
 def test_breakdown_lines_it_cannot_put_in_words_keep_their_stored_words(
-    client, user, make_lead, pending_vietnamese
+    client, user, make_lead
 ):
     from leads.models import Lead
     from scoring.models import RuleSet
@@ -351,9 +335,7 @@ def test_breakdown_lines_it_cannot_put_in_words_keep_their_stored_words(
 
 
 @pytest.mark.django_db
-def test_a_marketers_own_rule_label_is_shown_as_written(
-    client, user, make_lead, pending_vietnamese
-):
+def test_a_marketers_own_rule_label_is_shown_as_written(client, user, make_lead):
     from scoring.models import EngagementRule
     from scoring.rulesets import rule_set_activate, rule_set_draft
 
@@ -387,7 +369,7 @@ def test_a_marketers_own_rule_label_is_shown_as_written(
     ],
 )
 def test_every_detail_the_engine_writes_reads_in_either_language(
-    pending_vietnamese, rule, quantity, decayed
+    rule, quantity, decayed
 ):
     from leads.templatetags.leads_tags import score_detail_label
     from scoring import engine
