@@ -2,7 +2,7 @@ import pytest
 
 from tests import services
 
-SERVICE_MARKERS = ("postgres", "redis", "worker", "browser", "sample_data")
+SERVICE_MARKERS = ("postgres", "redis", "worker", "browser", "sample_data", "gettext")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

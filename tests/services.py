@@ -1,6 +1,7 @@
 """Real services for the integration tests: what is there, and how to get it.
 
-A test marked `postgres`, `redis`, `worker`, `browser` or `sample_data`
+A test marked `postgres`, `redis`, `worker`, `browser`, `sample_data` or
+`gettext`
 skips on a laptop that lacks the service and fails where services are
 required (CI=true or LEADCRM_REQUIRE_SERVICES=1): a green CI never hides a
 missing service.
@@ -70,6 +71,8 @@ def missing(marker: str) -> str | None:
             return "needs the playwright package"
         if chromium_path() is None:
             return "needs Debian's chromium (apt-get install chromium)"
+    if marker == "gettext" and not (shutil.which("xgettext") and shutil.which("msgmerge")):
+        return "needs GNU gettext (apt-get install gettext)"
     if marker == "sample_data" and not sample_csv().exists():
         return f"needs the sample export at {sample_csv()}"
     return None

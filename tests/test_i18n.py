@@ -73,6 +73,35 @@ def test_every_msgid_has_a_vietnamese_msgstr():
     assert "#, fuzzy" not in text
 
 
+@pytest.mark.gettext
+def test_the_catalogue_holds_every_message_of_the_source(tmp_path):
+    """makemessages on a copy of the source adds no message the catalogue
+    lacks: text added without its Vietnamese would show in English."""
+    import shutil
+    import subprocess
+    import sys
+
+    base = Path(settings.BASE_DIR)
+    copy = tmp_path / "src"
+    shutil.copytree(
+        base,
+        copy,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "bench", "node_modules", "__pycache__", "*.sqlite3"
+        ),
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "makemessages", "-l", "vi", "-v", "0"],
+        cwd=copy,
+        check=True,
+        capture_output=True,
+    )
+
+    ours = {entry["msgid"] for entry in _po_entries(PO_FILE.read_text("utf-8"))}
+    made = _po_entries((copy / PO_FILE.relative_to(base)).read_text("utf-8"))
+    assert [e["msgid"] for e in made if e["msgid"] not in ours] == []
+
+
 def test_the_placeholders_of_every_translation_match_the_original():
     placeholder = re.compile(r"%\(\w+\)[-.\d]*[sdf]|<[^>]+>")
     for entry in _po_entries(PO_FILE.read_text(encoding="utf-8"))[1:]:
