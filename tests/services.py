@@ -71,7 +71,8 @@ def missing(marker: str) -> str | None:
             return "needs the playwright package"
         if chromium_path() is None:
             return "needs Debian's chromium (apt-get install chromium)"
-    if marker == "gettext" and not (shutil.which("xgettext") and shutil.which("msgmerge")):
+    tools = ("xgettext", "msgmerge")
+    if marker == "gettext" and not all(shutil.which(tool) for tool in tools):
         return "needs GNU gettext (apt-get install gettext)"
     if marker == "sample_data" and not sample_csv().exists():
         return f"needs the sample export at {sample_csv()}"
