@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
@@ -106,12 +107,16 @@ def open_load(user_ids: Iterable[int]) -> dict[int, int]:
 def next_rep(team: Team, *, exclude: Iterable[int] = ()) -> TeamMember | None:
     """The active member whose turn it is and who has room, or None.
 
+    A member invited but without a password yet is passed over: a lead's
+    SLA would run out while nobody can log in to accept it.
+
     The caller holds the team's row lock: the load counted here cannot
     change before the chosen rep's assignment commits.
     """
     members = list(
         TeamMember.objects.filter(team=team, is_active=True, user__is_active=True)
         .exclude(user_id__in=list(exclude))
+        .exclude(user__password__startswith=UNUSABLE_PASSWORD_PREFIX)
         .select_related("user")
     )
     load = open_load(m.user_id for m in members)

@@ -823,7 +823,8 @@ def _warn_dropped_identity(report: ImportReport, line: int, data: LeadData) -> N
 
 def _validation_reason(exc: ValidationError) -> str:
     if hasattr(exc, "error_dict"):
-        return "; ".join(
+        # Messages end with a full stop already: "email: …. phone: …."
+        return " ".join(
             f"{name}: {' '.join(messages)}"
             for name, messages in exc.message_dict.items()
         )

@@ -364,3 +364,13 @@ def test_the_shipped_x_education_mapping_is_valid():
     assert mapping.source_system == "x-education"
     assert mapping.external_id == "Prospect ID"
     assert [item.slot for item in mapping.interactions] == ["visits", "last_activity"]
+
+
+def test_a_row_skipped_for_two_fields_names_both_in_one_sentence_each(tmp_path):
+    path = write_csv(tmp_path, [HEADER, "an@,12,,,,,,,,,"])
+
+    report = run_import(path)
+
+    assert [s.reason for s in report.skipped_rows] == [
+        "email: Enter a valid email address. phone: Enter a valid phone number."
+    ]

@@ -172,3 +172,25 @@ def test_a_used_link_says_so_on_a_leadcrm_page(client):
     assert "This link no longer works" in html
     assert "Django administration" not in html
     assert 'name="new_password1"' not in html
+
+
+def test_a_rep_gets_leads_only_once_their_password_is_chosen(client, make_lead):
+    from leads.assignment import lead_assign
+    from tests.handoff_helpers import make_mql
+
+    lan = _invite("lan@example.vn", "--team", "Hà Nội")
+    waiting = make_mql(make_lead, "an@example.vn")
+
+    assert not lan.has_usable_password()
+    assert lead_assign(lead_id=waiting.pk) is None
+    waiting.refresh_from_db()
+    assert (waiting.owner, waiting.team.name) == (None, "Hà Nội")
+
+    form = client.get(_link(mail.outbox[0]), follow=True)
+    password = "mưa-rơi-trên-phố-cổ"
+    client.post(
+        form.redirect_chain[-1][0],
+        {"new_password1": password, "new_password2": password},
+    )
+
+    assert lead_assign(lead_id=waiting.pk).rep == lan
