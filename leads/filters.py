@@ -2,7 +2,7 @@ import django_filters
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .models import Lead, LeadStatus, Level, Temperature
+from .models import Lead, LeadStatus, Level, Temperature, source_label
 from .selectors import lead_search, lead_sources
 
 # Only these orderings are accepted from ?sort=; each ends with the primary
@@ -109,7 +109,7 @@ class LeadFilter(django_filters.FilterSet):
     def __init__(self, data=None, queryset=None, **kwargs):
         super().__init__(data, queryset=queryset, **kwargs)
         self.filters["source"].extra["choices"] = [
-            (source, source) for source in lead_sources(self.queryset)
+            (source, source_label(source)) for source in lead_sources(self.queryset)
         ]
 
     @property

@@ -455,6 +455,15 @@ class Channel(models.TextChoices):
     SOCIAL = "social", _("Social")
 
 
+def source_label(value: str) -> str:
+    """A lead's source as people read it: a channel's code, which a path
+    fills in for want of a source ("web_form"), by the channel's name;
+    what a campaign or an import named, as it was written."""
+    if value in Channel.values:
+        return str(Channel(value).label)
+    return value
+
+
 class Interaction(models.Model):
     """One thing a lead did. Append-only: rows are never updated."""
 

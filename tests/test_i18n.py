@@ -197,6 +197,9 @@ def test_the_scoring_page_reads_in_vietnamese(client, make_user):
     assert "Quy tắc đang áp dụng" in page
     assert "Tác vụ tính lại điểm" in page
     assert "Rules in force" not in page
+    # The default rules' fit lines, by the field's name on the lead's form.
+    assert "Họ và tên có giá trị" in page
+    assert "full_name" not in page
 
 
 @pytest.mark.django_db

@@ -806,3 +806,23 @@ def test_the_list_filters_by_engagement_and_fit(client, user, make_lead):
 
     assert "busy@example.com" in engaged and "quiet@example.com" not in engaged
     assert "quiet@example.com" in fitting and "busy@example.com" not in fitting
+
+
+@pytest.mark.django_db
+def test_a_source_a_channel_filled_in_reads_as_the_channels_name(
+    client, user, make_lead
+):
+    make_lead(email="an@example.vn", source="web_form")
+    make_lead(email="binh@example.vn", source="Zalo")
+    client.force_login(user)
+
+    page = client.get(reverse("leads:list")).content.decode()
+    vietnamese = client.get(
+        reverse("leads:list"), HTTP_ACCEPT_LANGUAGE="vi"
+    ).content.decode()
+
+    assert "<td>Web form</td>" in page
+    assert '<option value="web_form">Web form</option>' in page
+    assert "<td>Zalo</td>" in page
+    assert ">web_form<" not in page
+    assert ">web_form<" not in vietnamese

@@ -144,7 +144,7 @@ def test_a_marketer_sees_the_rules_in_force(marketer_client):
     warm, hot = f"{rule_set.warm_at:g}", f"{rule_set.hot_at:g}"
     assert f"cold below {warm} recent points, warm from {warm}, hot from {hot}" in html
     assert "Demo request" in html  # an engagement rule, described
-    assert "email is filled" in html  # a fit rule, described
+    assert "Email is filled" in html  # a fit rule, by its field's name
     assert "Edit rules" in html
     assert 'href="/scoring/"' in html  # the navbar link
 

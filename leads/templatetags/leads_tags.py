@@ -7,7 +7,14 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from leads.models import BantCriterion, InteractionKind, Lead, Level, Temperature
+from leads.models import (
+    BantCriterion,
+    InteractionKind,
+    Lead,
+    Level,
+    Temperature,
+    source_label,
+)
 
 register = template.Library()
 
@@ -31,6 +38,9 @@ def temperature_class(value: str) -> str:
 @register.filter
 def level_class(value: str) -> str:
     return _LEVEL_CLASSES.get(value, "text-bg-light")
+
+
+register.filter("source_label", source_label)
 
 
 # The words of scoring's FitOperator, under the same message ids: `leads`

@@ -2,6 +2,7 @@ from django import template
 from django.template.defaultfilters import floatformat
 
 from leads.models import BantCriterion
+from leads.templatetags.leads_tags import score_rule_label
 from scoring.models import JobStatus
 
 register = template.Library()
@@ -42,3 +43,10 @@ def criterion_label(name: str) -> str:
     if name in BantCriterion.values:
         return str(BantCriterion(name).label)
     return name
+
+
+@register.filter
+def rule_label(rule) -> str:
+    """A rule's description in the reader's language, as the lead page
+    words its breakdown: a field by its name on the lead's form."""
+    return score_rule_label({"label": rule.describe(), "code": rule.code()})
