@@ -790,7 +790,7 @@ def _import_batch(
                 )
             else:
                 report.count(result)
-                _warn_dropped_identity(report, line, data)
+                _warn_set_aside(report, line, result.set_aside)
 
         if report.dry_run:
             transaction.set_rollback(True)
@@ -801,13 +801,10 @@ def _skip(report: ImportReport, line: int, reason: str) -> None:
     report.skip(line, reason)
 
 
-def _warn_dropped_identity(report: ImportReport, line: int, data: LeadData) -> None:
+def _warn_set_aside(report: ImportReport, line: int, set_aside: dict) -> None:
     """An invalid email or phone does not sink a row that has another
     identity, but the person importing should know it was set aside."""
-    if not (data.email or data.phone):
-        return
-    _email, _phone, errors = identity_errors(email=data.email, phone=data.phone)
-    if not errors:
+    if not set_aside:
         return
     # One warning a row, however many of its values were set aside: the
     # summary counts rows, beside the rows read, created and skipped.
@@ -816,7 +813,7 @@ def _warn_dropped_identity(report: ImportReport, line: int, data: LeadData) -> N
         "; ".join(
             _("%(field)s not imported (%(error)s); kept as %(custom)s")
             % {"field": name, "error": " ".join(messages), "custom": f"invalid_{name}"}
-            for name, messages in errors.items()
+            for name, messages in set_aside.items()
         ),
     )
 

@@ -128,6 +128,9 @@ class IngestResult:
     created: bool
     interactions_created: int
     updated_fields: list[str] = field(default_factory=list)
+    # The identity values set aside as invalid (kept in the custom data as
+    # invalid_<field>), with why: {"email": ["Enter a valid email address."]}.
+    set_aside: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -203,6 +206,11 @@ def lead_data_clean(data: LeadData) -> LeadData:
     system. An invalid email beside a valid phone (or the reverse) does not
     sink the submission: the bad value is kept in the custom data.
     """
+    return _lead_data_clean(data)[0]
+
+
+def _lead_data_clean(data: LeadData) -> tuple[LeadData, dict[str, list]]:
+    """lead_data_clean, and the errors of the identity values it set aside."""
     email, phone, errors = identity_errors(email=data.email, phone=data.phone)
     external_id = normalize_name(data.external_id)[: _max_length("external_id")]
     if not (email or phone or external_id):
@@ -228,7 +236,7 @@ def lead_data_clean(data: LeadData) -> LeadData:
         for key, value in data.utm.items()
         if key in UTM_KEYS and value
     }
-    return replace(
+    clean = replace(
         data,
         email=email,
         phone=phone,
@@ -237,6 +245,7 @@ def lead_data_clean(data: LeadData) -> LeadData:
         utm=utm,
         **names,
     )
+    return clean, errors
 
 
 def lead_ingest(
@@ -250,9 +259,12 @@ def lead_ingest(
     With `announce` off the caller takes on rescoring (bulk imports rescore
     in batches at the end instead of one task per lead).
     """
-    clean, interactions = _clean_item(IngestItem(data, interactions), timezone.now())
+    now = timezone.now()
+    clean, set_aside = _lead_data_clean(data)
+    interactions = [interaction_data_clean(i, now) for i in interactions]
 
     result = _ingest_retrying(clean, interactions)
+    result.set_aside = set_aside
 
     if announce and result.changed:
         transaction.on_commit(lambda lead_id=result.lead.pk: _announce(lead_id))
